@@ -1,0 +1,102 @@
+# ordo — build, run, test, bench.
+#
+#   make run     install what is missing, build, start the daemon on config/ordo.yaml
+#   make test    install what is missing, build, run every test
+#   make bench   run the benchmarks and print one table
+#
+# SANITIZE=address,undefined builds into build/san/ with the sanitizers.
+
+CC       ?= cc
+PKGS      = lua5.4 sqlite3 libevent yaml-0.1 jansson openssl
+SANITIZE ?=
+ifeq ($(SANITIZE),)
+BUILD    ?= build
+OPT      ?= -O2
+else
+BUILD    ?= build/san
+OPT      ?= -O1
+SANFLAGS  = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+CFLAGS   += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
+            -Wstrict-prototypes -Wmissing-prototypes -Iinclude $(SANFLAGS) \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+LDFLAGS  += $(SANFLAGS)
+
+HOST_SRC  = $(wildcard host/*.c)
+HOST_OBJ  = $(HOST_SRC:host/%.c=$(BUILD)/obj/%.o)
+LIB_OBJ   = $(filter-out $(BUILD)/obj/main.o,$(HOST_OBJ))
+UNIT_SRC  = $(wildcard tests/unit/test_*.c)
+UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+# Debian packages, by what needs them.
+DEPS_BUILD = gcc make pkg-config liblua5.4-dev libsqlite3-dev libevent-dev \
+             libyaml-dev libjansson-dev libssl-dev tzdata
+DEPS_TEST  = python3 python3-pytest python3-requests
+DEPS_BENCH = wrk python3
+
+PYTEST     = /usr/bin/python3 -m pytest -q -p no:cacheprovider
+
+.PHONY: all run test unit e2e bench deps deps-test deps-bench clean check-config
+
+all: deps $(BUILD)/ordo
+
+# Install missing Debian packages when root; otherwise print the exact
+# apt-get line and stop.
+define ensure_pkgs
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "ordo: installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null || exit 1; \
+	  else \
+	    echo "ordo: missing packages; run: sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+endef
+
+deps:
+	$(call ensure_pkgs,$(DEPS_BUILD))
+deps-test: deps
+	$(call ensure_pkgs,$(DEPS_TEST))
+deps-bench: deps
+	$(call ensure_pkgs,$(DEPS_BENCH))
+
+$(BUILD)/obj/%.o: host/%.c $(wildcard include/ordo/*.h) | $(BUILD)/obj
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/ordo: $(HOST_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(LIB_OBJ) | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/obj $(BUILD)/tests var:
+	mkdir -p $@
+
+run: all | var
+	$(BUILD)/ordo serve -c config/ordo.yaml
+
+check-config: all
+	$(BUILD)/ordo check -c config/ordo.yaml
+
+unit: deps $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
+
+e2e: deps-test $(BUILD)/ordo
+	ORDO_BIN=$(abspath $(BUILD)/ordo) $(PYTEST) tests/e2e
+
+# Everything that guards behaviour: unit tests, config check, end-to-end.
+test: deps-test
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory check-config
+	$(MAKE) --no-print-directory e2e
+
+bench: deps-bench $(BUILD)/ordo
+	/usr/bin/python3 tests/bench/run.py --ordo $(BUILD)/ordo
+
+clean:
+	rm -rf build

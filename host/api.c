@@ -1,0 +1,225 @@
+/*
+ * api — the JSON REST API under /api/v1/, per-merchant API keys.
+ *
+ *   GET  /api/v1/orders/{id}
+ *   GET  /api/v1/orders?channel=&external_id=&status=&limit=&cursor=
+ *   GET  /api/v1/dead-letters?limit=
+ *   POST /api/v1/dead-letters/{id}/retry
+ *
+ * Depends on orders, dispatch, crypto, http. A key is compared as SHA-256
+ * digests with a constant-time compare, against every key of every
+ * merchant, so neither timing nor an early exit tells which part matched.
+ * Another merchant's resources are 404, never 403.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/http.h>
+
+#include "ordo/crypto.h"
+#include "ordo/dispatch.h"
+#include "ordo/http.h"
+#include "ordo/orders.h"
+#include "ordo/server.h"
+
+/* The merchant whose key the request carries, or NULL. */
+static const struct merchant_config *authenticate(struct server *s, struct evhttp_request *req)
+{
+	const char *auth = http_header(req, "Authorization");
+	unsigned char got[CRYPTO_SHA256_LEN], want[CRYPTO_SHA256_LEN];
+	const struct merchant_config *found = NULL;
+
+	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 || auth[7] == '\0')
+		return NULL;
+	crypto_sha256(auth + 7, strlen(auth + 7), got);
+	for (size_t i = 0; i < s->cfg->n_merchants; i++) {
+		const struct merchant_config *m = &s->cfg->merchants[i];
+
+		for (size_t k = 0; k < m->n_api_keys; k++) {
+			crypto_sha256(m->api_keys[k], strlen(m->api_keys[k]), want);
+			if (crypto_equal(got, want, sizeof got) && found == NULL)
+				found = m;
+		}
+	}
+	return found;
+}
+
+/* A positive int64 from decimal text, strictly. @return 0 or -1. */
+static int parse_id(const char *text, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (text == NULL || text[0] < '1' || text[0] > '9' || strlen(text) > 19)
+		return -1;
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno != 0 || *end != '\0' || v <= 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int query_int(struct evhttp_request *req, const char *name, int64_t dflt,
+    int64_t min, int64_t max, int64_t *out)
+{
+	int bad;
+	char *v = http_query(req, name, &bad);
+	int rc = 0;
+
+	*out = dflt;
+	if (bad) {
+		http_reply_error(req, 400, "invalid_parameter", "the query string is malformed");
+		return -1;
+	}
+	if (v != NULL) {
+		if (parse_id(v, out) != 0 || *out < min || *out > max) {
+			http_reply_error(req, 400, "invalid_parameter",
+			    "%s must be an integer from %" PRId64 " to %" PRId64, name, min, max);
+			rc = -1;
+		}
+		free(v);
+	}
+	return rc;
+}
+
+static void get_order(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, const char *idtext)
+{
+	int64_t id;
+	json_t *o;
+
+	if (parse_id(idtext, &id) != 0) {
+		http_reply_error(req, 404, "not_found", "no order \"%s\"", idtext);
+		return;
+	}
+	o = orders_get(s->db, m->id, id, ORDERS_ALL);
+	if (o == NULL) {
+		http_reply_error(req, 404, "not_found", "no order %" PRId64, id);
+		return;
+	}
+	http_reply_json(req, 200, o);
+}
+
+static void list_orders(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m)
+{
+	struct orders_filter f = { 0 };
+	char err[ORDERS_ERRLEN];
+	char *channel = NULL, *ext = NULL, *status = NULL;
+	int64_t limit, cursor;
+	int bad = 0, b;
+	json_t *out;
+
+	if (query_int(req, "limit", 50, 1, 200, &limit) != 0 ||
+	    query_int(req, "cursor", 0, 1, INT64_MAX, &cursor) != 0)
+		return;
+	channel = http_query(req, "channel", &b);
+	bad |= b;
+	ext = http_query(req, "external_id", &b);
+	bad |= b;
+	status = http_query(req, "status", &b);
+	bad |= b;
+	if (bad) {
+		http_reply_error(req, 400, "invalid_parameter", "the query string is malformed");
+		goto out;
+	}
+	f.channel = channel;
+	f.external_id = ext;
+	f.status = status;
+	f.before_id = cursor;
+	f.limit = (int)limit;
+	out = orders_list(s->db, m->id, &f, err);
+	if (out == NULL)
+		http_reply_error(req, strncmp(err, "database", 8) == 0 ? 503 : 400,
+		    strncmp(err, "database", 8) == 0 ? "unavailable" : "invalid_parameter", "%s", err);
+	else
+		http_reply_json(req, 200, out);
+out:
+	free(channel);
+	free(ext);
+	free(status);
+}
+
+static void dead_letters(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+
+	if (n == 3) {
+		int64_t limit;
+		json_t *out;
+
+		if (cmd != EVHTTP_REQ_GET) {
+			http_reply_error(req, 405, "method_not_allowed", "use GET");
+			return;
+		}
+		if (query_int(req, "limit", 100, 1, 1000, &limit) != 0)
+			return;
+		out = dispatch_dead_letters(s->db, m->id, (int)limit);
+		if (out == NULL)
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		else
+			http_reply_json(req, 200, out);
+		return;
+	}
+	if (n == 5 && strcmp(seg[4], "retry") == 0) {
+		int64_t id, event_id;
+		int rc;
+
+		if (cmd != EVHTTP_REQ_POST) {
+			http_reply_error(req, 405, "method_not_allowed", "use POST");
+			return;
+		}
+		if (parse_id(seg[3], &id) != 0) {
+			http_reply_error(req, 404, "not_found", "no dead letter \"%s\"", seg[3]);
+			return;
+		}
+		rc = dispatch_retry_dead_letter(s->db, m->id, id, &event_id);
+		if (rc == 1) {
+			http_reply_error(req, 404, "not_found", "no open dead letter %" PRId64, id);
+		} else if (rc != 0) {
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		} else {
+			dispatch_kick(s->dispatch);
+			http_reply_json(req, 202, json_pack("{s:b,s:I}", "ok", 1, "event_id",
+			    (json_int_t)event_id));
+		}
+		return;
+	}
+	http_reply_error(req, 404, "not_found", "no such route");
+}
+
+void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
+{
+	const struct merchant_config *m = authenticate(s, req);
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+
+	if (m == NULL) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+		    "Bearer");
+		http_reply_error(req, 401, "unauthorized",
+		    "send a merchant API key as \"Authorization: Bearer <key>\"");
+		return;
+	}
+	/* seg: "api" "v1" resource [id [action]] */
+	if (n >= 3 && strcmp(seg[2], "orders") == 0) {
+		if (cmd != EVHTTP_REQ_GET) {
+			http_reply_error(req, 405, "method_not_allowed", "use GET");
+		} else if (n == 3) {
+			list_orders(s, req, m);
+		} else if (n == 4) {
+			get_order(s, req, m, seg[3]);
+		} else {
+			http_reply_error(req, 404, "not_found", "no such route");
+		}
+		return;
+	}
+	if (n >= 3 && strcmp(seg[2], "dead-letters") == 0) {
+		dead_letters(s, req, m, seg, n);
+		return;
+	}
+	http_reply_error(req, 404, "not_found", "no such route");
+}

@@ -1,0 +1,384 @@
+/*
+ * db — the SQLite handle, schema migrations and the statement cache.
+ *
+ * Depends on SQLite only (and log for prepare failures). Never holds a
+ * transaction open across a return to the event loop: callers open and
+ * close them inside one callback. Statements from db_prepare are cached by
+ * the address of their SQL text, which is why that text must be static.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ordo/db.h"
+#include "ordo/log.h"
+
+#define DB_CACHE_SIZE 256 /* power of two, far above the statements we have */
+
+struct db_cached {
+	const char *sql;
+	sqlite3_stmt *st;
+};
+
+struct db {
+	sqlite3 *h;
+	struct db_cached cache[DB_CACHE_SIZE];
+	int last_rc;
+};
+
+/*
+ * Migrations: append only. Each entry runs in its own transaction and bumps
+ * user_version to its 1-based index. Never edit a migration that shipped.
+ */
+static const char *const migrations[] = {
+	/* 1: the core: inbox, orders, lines, history, payments, dead letters */
+	"CREATE TABLE inbox ("
+	"  id INTEGER PRIMARY KEY,"
+	"  merchant TEXT NOT NULL,"
+	"  source TEXT NOT NULL,"            /* webhook | api | timer | effect | internal */
+	"  channel TEXT,"
+	"  topic TEXT NOT NULL,"
+	"  dedup_key TEXT,"
+	"  order_key TEXT,"                  /* events with the same key run in order */
+	"  payload TEXT NOT NULL,"
+	"  status TEXT NOT NULL DEFAULT 'pending'"
+	"    CHECK (status IN ('pending','done','dead')),"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  available_at INTEGER NOT NULL,"
+	"  received_at INTEGER NOT NULL,"
+	"  done_at INTEGER,"
+	"  event_name TEXT,"
+	"  script_version TEXT,"
+	"  last_error TEXT"
+	") STRICT;"
+	"CREATE UNIQUE INDEX inbox_dedup ON inbox(merchant, dedup_key);"
+	"CREATE INDEX inbox_pending ON inbox(id, available_at) WHERE status = 'pending';"
+	"CREATE INDEX inbox_pending_order ON inbox(merchant, order_key, id)"
+	"  WHERE status = 'pending';"
+
+	"CREATE TABLE orders ("
+	"  id INTEGER PRIMARY KEY,"
+	"  merchant TEXT NOT NULL,"
+	"  channel TEXT NOT NULL,"
+	"  external_id TEXT NOT NULL,"
+	"  number TEXT,"
+	"  status TEXT NOT NULL"
+	"    CHECK (status IN ('draft','placed','completed','canceled')),"
+	"  payment_status TEXT NOT NULL DEFAULT 'unpaid',"
+	"  fulfillment_status TEXT NOT NULL DEFAULT 'unfulfilled',"
+	"  currency TEXT NOT NULL,"
+	"  subtotal INTEGER NOT NULL DEFAULT 0,"
+	"  shipping INTEGER NOT NULL DEFAULT 0,"
+	"  tax INTEGER NOT NULL DEFAULT 0,"
+	"  discount INTEGER NOT NULL DEFAULT 0,"
+	"  total INTEGER NOT NULL,"
+	"  email TEXT,"
+	"  customer TEXT,"                   /* JSON object */
+	"  shipping_address TEXT,"           /* JSON object */
+	"  tags TEXT NOT NULL DEFAULT '[]',"  /* JSON array of strings */
+	"  financial_status TEXT,"           /* the storefront's own word */
+	"  placed_at INTEGER,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  UNIQUE (merchant, channel, external_id)"
+	") STRICT;"
+	"CREATE INDEX orders_merchant ON orders(merchant, id);"
+	"CREATE INDEX orders_status ON orders(merchant, status, id);"
+
+	"CREATE TABLE order_lines ("
+	"  id INTEGER PRIMARY KEY,"
+	"  order_id INTEGER NOT NULL REFERENCES orders(id),"
+	"  line_no INTEGER NOT NULL,"
+	"  external_id TEXT,"
+	"  sku TEXT,"
+	"  title TEXT,"
+	"  quantity INTEGER NOT NULL CHECK (quantity > 0),"
+	"  unit_price INTEGER NOT NULL,"
+	"  total INTEGER NOT NULL,"
+	"  fulfilled_quantity INTEGER NOT NULL DEFAULT 0"
+	"    CHECK (fulfilled_quantity >= 0 AND fulfilled_quantity <= quantity),"
+	"  fulfillment TEXT NOT NULL DEFAULT 'stock',"
+	"  UNIQUE (order_id, line_no)"
+	") STRICT;"
+	"CREATE INDEX order_lines_sku ON order_lines(sku);"
+
+	"CREATE TABLE order_history ("
+	"  id INTEGER PRIMARY KEY,"
+	"  order_id INTEGER NOT NULL REFERENCES orders(id),"
+	"  at INTEGER NOT NULL,"
+	"  event_id INTEGER,"                /* the inbox event that caused it */
+	"  kind TEXT NOT NULL,"              /* created | status | payment_status | fulfillment_status | note | tag | payment */
+	"  from_value TEXT,"
+	"  to_value TEXT,"
+	"  message TEXT"
+	") STRICT;"
+	"CREATE INDEX order_history_order ON order_history(order_id, id);"
+
+	"CREATE TABLE payments ("
+	"  id INTEGER PRIMARY KEY,"
+	"  order_id INTEGER NOT NULL REFERENCES orders(id),"
+	"  kind TEXT NOT NULL CHECK (kind IN ('authorization','capture','refund','void')),"
+	"  amount INTEGER NOT NULL CHECK (amount >= 0),"
+	"  currency TEXT NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN ('pending','succeeded','failed')),"
+	"  gateway TEXT NOT NULL,"
+	"  reference TEXT,"
+	"  event_id INTEGER,"
+	"  created_at INTEGER NOT NULL"
+	") STRICT;"
+	"CREATE INDEX payments_order ON payments(order_id, id);"
+
+	"CREATE TABLE dead_letters ("
+	"  id INTEGER PRIMARY KEY,"
+	"  merchant TEXT NOT NULL,"
+	"  event_id INTEGER NOT NULL REFERENCES inbox(id),"
+	"  error TEXT NOT NULL,"
+	"  attempts INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  retried_at INTEGER"
+	") STRICT;"
+	"CREATE INDEX dead_letters_merchant ON dead_letters(merchant, id);",
+};
+
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+static int db_set_error(struct db *db, int rc)
+{
+	db->last_rc = rc;
+	return rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
+int db_exec(struct db *db, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK)
+		log_error("sql failed", "error", msg ? msg : sqlite3_errstr(rc), NULL);
+	sqlite3_free(msg);
+	return db_set_error(db, rc);
+}
+
+static int db_user_version(struct db *db)
+{
+	sqlite3_stmt *st = NULL;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int db_migrate(struct db *db, char **err)
+{
+	int v = db_user_version(db);
+	char sql[64];
+
+	if (v < 0) {
+		*err = strdup("cannot read the schema version");
+		return -1;
+	}
+	if (v > N_MIGRATIONS) {
+		if (asprintf(err, "database schema version %d is newer than this ordo (%d)",
+		    v, N_MIGRATIONS) < 0)
+			*err = NULL;
+		return -1;
+	}
+	for (; v < N_MIGRATIONS; v++) {
+		char *msg = NULL;
+
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
+		if (sqlite3_exec(db->h, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(db->h, migrations[v], NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(db->h, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+			if (asprintf(err, "migration %d failed: %s", v + 1,
+			    msg ? msg : sqlite3_errmsg(db->h)) < 0)
+				*err = NULL;
+			sqlite3_free(msg);
+			sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+		log_info("migrated", "schema_version", (snprintf(sql, sizeof sql, "%d", v + 1), sql), NULL);
+	}
+	return 0;
+}
+
+struct db *db_open(const char *path, int durability_full, char **err)
+{
+	struct db *db = calloc(1, sizeof *db);
+	int rc;
+
+	*err = NULL;
+	if (db == NULL) {
+		*err = strdup("out of memory");
+		return NULL;
+	}
+	rc = sqlite3_open_v2(path, &db->h,
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		if (asprintf(err, "cannot open database %s: %s", path,
+		    db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc)) < 0)
+			*err = NULL;
+		goto fail;
+	}
+	sqlite3_extended_result_codes(db->h, 1);
+	sqlite3_busy_timeout(db->h, 5000);
+	if (db_exec(db, "PRAGMA journal_mode = WAL") != 0 ||
+	    db_exec(db, durability_full ? "PRAGMA synchronous = FULL"
+	                                : "PRAGMA synchronous = NORMAL") != 0 ||
+	    db_exec(db, "PRAGMA foreign_keys = ON") != 0 ||
+	    db_exec(db, "PRAGMA temp_store = MEMORY") != 0) {
+		if (asprintf(err, "cannot configure database %s: %s", path,
+		    sqlite3_errmsg(db->h)) < 0)
+			*err = NULL;
+		goto fail;
+	}
+	if (db_migrate(db, err) != 0)
+		goto fail;
+	return db;
+fail:
+	if (*err == NULL)
+		*err = strdup("cannot open database");
+	db_close(db);
+	return NULL;
+}
+
+void db_close(struct db *db)
+{
+	if (db == NULL)
+		return;
+	for (int i = 0; i < DB_CACHE_SIZE; i++)
+		sqlite3_finalize(db->cache[i].st);
+	sqlite3_close(db->h);
+	free(db);
+}
+
+int db_schema_version(struct db *db)
+{
+	return db_user_version(db);
+}
+
+sqlite3_stmt *db_prepare(struct db *db, const char *sql)
+{
+	uintptr_t h = (uintptr_t)sql;
+	unsigned i;
+
+	h ^= h >> 17;
+	h *= 0x9E3779B97F4A7C15ull;
+	for (unsigned n = 0; n < DB_CACHE_SIZE; n++) {
+		i = (unsigned)((h >> 32) + n) & (DB_CACHE_SIZE - 1);
+		if (db->cache[i].sql == sql) {
+			sqlite3_reset(db->cache[i].st);
+			sqlite3_clear_bindings(db->cache[i].st);
+			return db->cache[i].st;
+		}
+		if (db->cache[i].sql == NULL) {
+			sqlite3_stmt *st = NULL;
+			int rc = sqlite3_prepare_v3(db->h, sql, -1,
+			    SQLITE_PREPARE_PERSISTENT, &st, NULL);
+
+			if (db_set_error(db, rc) != 0) {
+				log_error("sql prepare failed", "error", sqlite3_errmsg(db->h),
+				    "sql", sql, NULL);
+				return NULL;
+			}
+			db->cache[i].sql = sql;
+			db->cache[i].st = st;
+			return st;
+		}
+	}
+	log_error("sql statement cache full", "sql", sql, NULL);
+	return NULL;
+}
+
+void db_reset(sqlite3_stmt *st)
+{
+	if (st != NULL)
+		sqlite3_reset(st);
+}
+
+int db_step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		log_error("sql step failed", "error", sqlite3_errmsg(sqlite3_db_handle(st)),
+		    "sql", sqlite3_sql(st), NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int db_begin(struct db *db)
+{
+	return db_exec(db, "BEGIN IMMEDIATE");
+}
+
+int db_commit(struct db *db)
+{
+	return db_exec(db, "COMMIT");
+}
+
+void db_rollback(struct db *db)
+{
+	if (!sqlite3_get_autocommit(db->h))
+		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int db_in_transaction(struct db *db)
+{
+	return !sqlite3_get_autocommit(db->h);
+}
+
+int db_savepoint(struct db *db)
+{
+	return db_exec(db, "SAVEPOINT ev");
+}
+
+int db_release(struct db *db)
+{
+	return db_exec(db, "RELEASE ev");
+}
+
+void db_rollback_savepoint(struct db *db)
+{
+	sqlite3_exec(db->h, "ROLLBACK TO ev", NULL, NULL, NULL);
+	sqlite3_exec(db->h, "RELEASE ev", NULL, NULL, NULL);
+}
+
+const char *db_errmsg(struct db *db)
+{
+	return sqlite3_errmsg(db->h);
+}
+
+int db_errcode(struct db *db)
+{
+	int rc = sqlite3_extended_errcode(db->h);
+
+	return rc != SQLITE_OK ? rc : db->last_rc;
+}
+
+sqlite3 *db_handle(struct db *db)
+{
+	return db->h;
+}
+
+int db_bind_text(sqlite3_stmt *st, int idx, const char *text)
+{
+	if (text == NULL)
+		return sqlite3_bind_null(st, idx);
+	return sqlite3_bind_text(st, idx, text, -1, SQLITE_TRANSIENT);
+}
+
+int64_t db_last_id(struct db *db)
+{
+	return sqlite3_last_insert_rowid(db->h);
+}
+
+int db_changes(struct db *db)
+{
+	return sqlite3_changes(db->h);
+}

@@ -1,0 +1,133 @@
+/*
+ * http — small helpers over libevent's evhttp for the routes.
+ *
+ * Depends on libevent and jansson. No HTTP parsing of our own: evhttp
+ * parses requests; this only shapes replies and reads what evhttp parsed.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "ordo/http.h"
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 422: return "Unprocessable Entity";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "";
+	}
+}
+
+void http_reply_text(struct evhttp_request *req, int status, const char *type,
+    const char *text, size_t len)
+{
+	struct evbuffer *buf = evbuffer_new();
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+	if (buf != NULL)
+		evbuffer_add(buf, text, len);
+	evhttp_send_reply(req, status, reason(status), buf);
+	if (buf != NULL)
+		evbuffer_free(buf);
+}
+
+void http_reply_json(struct evhttp_request *req, int status, json_t *body)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+	if (text == NULL)
+		http_reply_text(req, status, "application/json", "{}", 2);
+	else
+		http_reply_text(req, status, "application/json", text, strlen(text));
+	free(text);
+	json_decref(body);
+}
+
+void http_reply_error(struct evhttp_request *req, int status, const char *code,
+    const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	http_reply_json(req, status, json_pack("{s:{s:s,s:s}}", "error", "code", code,
+	    "message", msg));
+}
+
+const char *http_header(struct evhttp_request *req, const char *name)
+{
+	return evhttp_find_header(evhttp_request_get_input_headers(req), name);
+}
+
+const char *http_body(struct evhttp_request *req, size_t *len)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	const char *p;
+
+	*len = evbuffer_get_length(in);
+	/* One spare NUL so C string views of the body stop at its end. */
+	evbuffer_add(in, "", 1);
+	p = (const char *)evbuffer_pullup(in, -1);
+	return p ? p : "";
+}
+
+int http_split_path(struct evhttp_request *req, char *buf, size_t buflen, char **seg)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	char *p, *save = NULL;
+	int n = 0;
+
+	if (path == NULL || path[0] != '/' || strlen(path) >= buflen || strchr(path, '%'))
+		return -1;
+	if (strstr(path, "//") != NULL)
+		return -1;
+	snprintf(buf, buflen, "%s", path);
+	for (p = strtok_r(buf, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
+		if (n == HTTP_MAX_SEGMENTS)
+			return -1;
+		seg[n++] = p;
+	}
+	return n;
+}
+
+char *http_query(struct evhttp_request *req, const char *name, int *bad)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+	struct evkeyvalq kv;
+	const char *v;
+	char *out = NULL;
+
+	*bad = 0;
+	if (q == NULL)
+		return NULL;
+	if (evhttp_parse_query_str(q, &kv) != 0) {
+		*bad = 1;
+		evhttp_clear_headers(&kv);
+		return NULL;
+	}
+	v = evhttp_find_header(&kv, name);
+	if (v != NULL)
+		out = strdup(v);
+	evhttp_clear_headers(&kv);
+	return out;
+}

@@ -1,0 +1,168 @@
+/*
+ * ingress — POST /webhooks/{merchant}/{channel}.
+ *
+ * Depends on webhook (verification and keys), inbox (group commit), http
+ * and metrics. The reply is deferred until the inbox row is committed; if
+ * the client disconnects first, the row is still committed (the storefront
+ * retries and gets "duplicate") and the reply is dropped. Must never
+ * acknowledge a delivery that is not on disk, and never store anything from
+ * a delivery that fails verification.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/http.h>
+
+#include "ordo/http.h"
+#include "ordo/inbox.h"
+#include "ordo/log.h"
+#include "ordo/metrics.h"
+#include "ordo/server.h"
+#include "ordo/webhook.h"
+
+struct waiter {
+	struct server *s;
+	struct evhttp_request *req;      /* NULL once the connection closed */
+	struct evhttp_connection *conn;
+	struct waiter *prev, *next;
+	char channel[16];
+};
+
+static void count(const char *channel, const char *outcome)
+{
+	char labels[96];
+
+	snprintf(labels, sizeof labels, "channel=\"%s\",outcome=\"%s\"", channel, outcome);
+	metrics_inc("ordo_webhooks_total", labels, 1);
+}
+
+static void unlink_waiter(struct waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		w->s->waiters = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+}
+
+/* The connection is going away: its requests are about to be freed. */
+static void conn_closed(struct evhttp_connection *conn, void *arg)
+{
+	struct server *s = arg;
+
+	for (struct waiter *w = s->waiters; w; w = w->next)
+		if (w->conn == conn)
+			w->req = NULL;
+}
+
+static void committed(void *arg, int status, int64_t id, int duplicate)
+{
+	struct waiter *w = arg;
+
+	unlink_waiter(w);
+	count(w->channel, status != 0 ? "unavailable" : duplicate ? "duplicate" : "accepted");
+	if (w->req != NULL) {
+		if (status != 0) {
+			evhttp_add_header(evhttp_request_get_output_headers(w->req), "Retry-After", "5");
+			http_reply_error(w->req, 503, "unavailable",
+			    "the delivery could not be stored; retry later");
+		} else {
+			http_reply_json(w->req, 200, json_pack("{s:b,s:I,s:b}", "ok", 1,
+			    "id", (json_int_t)id, "duplicate", duplicate));
+		}
+	}
+	free(w);
+}
+
+static const char *header_cb(void *ctx, const char *name)
+{
+	return http_header(ctx, name);
+}
+
+void ingress_webhook(struct server *s, struct evhttp_request *req, char **seg, int n)
+{
+	const struct merchant_config *m;
+	struct webhook_delivery d;
+	struct inbox_item item;
+	struct waiter *w;
+	const char *body;
+	size_t len;
+	int kind, rc;
+
+	if (n != 3) {
+		http_reply_error(req, 404, "not_found", "webhooks live at /webhooks/{merchant}/{channel}");
+		return;
+	}
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		http_reply_error(req, 405, "method_not_allowed", "webhooks must be POSTed");
+		return;
+	}
+	m = config_merchant(s->cfg, seg[1]);
+	if (m == NULL) {
+		http_reply_error(req, 404, "not_found", "no merchant \"%s\"", seg[1]);
+		return;
+	}
+	kind = config_channel_kind(seg[2]);
+	if (kind < 0 || m->channel_secret[kind] == NULL) {
+		http_reply_error(req, 404, "not_found", "merchant \"%s\" has no channel \"%s\"",
+		    m->id, seg[2]);
+		return;
+	}
+	body = http_body(req, &len);
+	if ((int64_t)len > s->cfg->server.body_limit) {
+		count(seg[2], "too_large");
+		http_reply_error(req, 413, "payload_too_large", "the body is over %lld bytes",
+		    (long long)s->cfg->server.body_limit);
+		return;
+	}
+	rc = webhook_parse(kind, m->channel_secret[kind], header_cb, req, body, len, &d);
+	switch (rc) {
+	case WH_PING:
+		count(seg[2], "ping");
+		http_reply_json(req, 200, json_pack("{s:b,s:b}", "ok", 1, "ping", 1));
+		return;
+	case WH_BAD_SIGNATURE:
+		count(seg[2], "invalid_signature");
+		http_reply_error(req, 401, "invalid_signature", "%s", d.error);
+		return;
+	case WH_BAD_REQUEST:
+		count(seg[2], "bad_request");
+		http_reply_error(req, 400, "missing_header", "%s", d.error);
+		return;
+	case WH_BAD_JSON:
+		count(seg[2], "invalid_json");
+		http_reply_error(req, 400, "invalid_json", "%s", d.error);
+		return;
+	default:
+		break;
+	}
+	json_decref(d.payload); /* the raw body is what we store, byte for byte */
+
+	w = calloc(1, sizeof *w);
+	if (w == NULL) {
+		http_reply_error(req, 503, "unavailable", "out of memory");
+		return;
+	}
+	w->s = s;
+	w->req = req;
+	w->conn = evhttp_request_get_connection(req);
+	snprintf(w->channel, sizeof w->channel, "%s", config_channel_name(kind));
+	item = (struct inbox_item){
+		.merchant = m->id, .source = "webhook", .channel = w->channel,
+		.topic = d.topic, .dedup_key = d.dedup_key,
+		.order_key = d.order_key[0] ? d.order_key : NULL,
+		.payload = body, .payload_len = len,
+	};
+	w->next = s->waiters;
+	if (s->waiters)
+		s->waiters->prev = w;
+	s->waiters = w;
+	if (w->conn != NULL)
+		evhttp_connection_set_closecb(w->conn, conn_closed, s);
+	if (inbox_submit(s->inbox, &item, committed, w) != 0) {
+		unlink_waiter(w);
+		free(w);
+		http_reply_error(req, 503, "unavailable", "out of memory");
+	}
+}

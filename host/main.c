@@ -1,0 +1,222 @@
+/*
+ * main — the command line: serve, check, version.
+ *
+ *   ordo serve [-c FILE] [--listen HOST:PORT] [--db PATH]
+ *   ordo check [-c FILE]
+ *   ordo version
+ *
+ * Depends on config, sandbox and server. Flags override the config file.
+ * Exit status: 0 success, 1 failure at run time, 2 bad usage or config.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ordo/config.h"
+#include "ordo/l_orders.h"
+#include "ordo/log.h"
+#include "ordo/sandbox.h"
+#include "ordo/server.h"
+
+#define ORDO_VERSION "0.1.0"
+#define DEFAULT_CONFIG "config/ordo.yaml"
+
+static const char usage_main[] =
+	"usage: ordo <command> [options]\n"
+	"\n"
+	"commands:\n"
+	"  serve     run the daemon\n"
+	"  check     validate the config and compile every workflow\n"
+	"  version   print the version\n"
+	"\n"
+	"`ordo <command> --help` tells more.\n";
+
+static const char usage_serve[] =
+	"usage: ordo serve [-c FILE] [--listen HOST:PORT] [--db PATH]\n"
+	"\n"
+	"  -c, --config FILE    config file (default " DEFAULT_CONFIG ")\n"
+	"  --listen HOST:PORT   override server.listen; port 0 picks a free port\n"
+	"                       (the bound port is logged)\n"
+	"  --db PATH            override server.database\n"
+	"\n"
+	"Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads workflow scripts.\n";
+
+static const char usage_check[] =
+	"usage: ordo check [-c FILE]\n"
+	"\n"
+	"Validates the config and loads every merchant's workflow and channel\n"
+	"adapters without starting the server. Prints file:line:column: message\n"
+	"and exits non-zero on the first config error, or lists every workflow\n"
+	"that fails to load.\n";
+
+struct opts {
+	const char *config;
+	const char *listen;
+	const char *db;
+};
+
+static int want_help(int argc, char **argv)
+{
+	for (int i = 2; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return 1;
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, int allow_serve, struct opts *o, const char *usage)
+{
+	o->config = DEFAULT_CONFIG;
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i];
+		const char **dst = NULL;
+
+		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0)
+			dst = &o->config;
+		else if (allow_serve && strcmp(a, "--listen") == 0)
+			dst = &o->listen;
+		else if (allow_serve && strcmp(a, "--db") == 0)
+			dst = &o->db;
+		if (dst == NULL || i + 1 >= argc) {
+			fprintf(stderr, "ordo: %s %s\n%s", dst ? "missing value for" : "unknown option", a,
+			    usage);
+			return -1;
+		}
+		*dst = argv[++i];
+	}
+	return 0;
+}
+
+/* HOST:PORT, :PORT or [V6]:PORT into the config. @return 0 or -1. */
+static int override_listen(struct server_config *sc, const char *text)
+{
+	const char *colon = strrchr(text, ':');
+	char host[256], *end;
+	long port;
+	size_t hl;
+
+	if (colon == NULL)
+		return -1;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno || port < 0 || port > 65535)
+		return -1;
+	hl = (size_t)(colon - text);
+	if (hl >= sizeof host)
+		return -1;
+	memcpy(host, text, hl);
+	host[hl] = '\0';
+	if (host[0] == '[') {
+		if (hl < 3 || host[hl - 1] != ']')
+			return -1;
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+	} else if (strchr(host, ':') != NULL) {
+		return -1;
+	}
+	free(sc->listen_host);
+	sc->listen_host = strdup(host[0] ? host : "127.0.0.1");
+	sc->listen_port = (int)port;
+	return sc->listen_host ? 0 : -1;
+}
+
+static struct ordo_config *load(const char *path)
+{
+	char *err = NULL;
+	struct ordo_config *cfg = config_load(path, &err);
+
+	if (cfg == NULL) {
+		fprintf(stderr, "%s\n", err ? err : "cannot load the config");
+		free(err);
+	}
+	return cfg;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	struct ordo_config *cfg;
+	struct opts o = { 0 };
+	int rc;
+
+	if (want_help(argc, argv)) {
+		fputs(usage_serve, stdout);
+		return 0;
+	}
+	if (parse_opts(argc, argv, 1, &o, usage_serve) != 0)
+		return 2;
+	if ((cfg = load(o.config)) == NULL)
+		return 2;
+	if (o.listen && override_listen(&cfg->server, o.listen) != 0) {
+		fprintf(stderr, "ordo: --listen %s: expected HOST:PORT\n", o.listen);
+		config_free(cfg);
+		return 2;
+	}
+	if (o.db) {
+		free(cfg->server.database);
+		cfg->server.database = strdup(o.db);
+	}
+	rc = server_run(cfg);
+	config_free(cfg);
+	return rc;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	static const struct sandbox_module mods[] = {
+		{ "orders", l_orders_open },
+		{ NULL, NULL },
+	};
+	struct ordo_config *cfg;
+	struct opts o = { 0 };
+	int failed = 0;
+
+	if (want_help(argc, argv)) {
+		fputs(usage_check, stdout);
+		return 0;
+	}
+	if (parse_opts(argc, argv, 0, &o, usage_check) != 0)
+		return 2;
+	log_set_level(LOG_WARN);
+	if ((cfg = load(o.config)) == NULL)
+		return 2;
+	for (size_t i = 0; i < cfg->n_merchants; i++) {
+		struct sandbox_env env = {
+			.merchant = &cfg->merchants[i], .scripts_dir = cfg->server.scripts_dir,
+			.db = NULL, .modules = mods,
+		};
+		char *err = NULL;
+		struct sandbox *sb = sandbox_new(&env, &err);
+
+		if (sb == NULL) {
+			fprintf(stderr, "%s (merchant %s)\n", err ? err : "workflow failed to load",
+			    cfg->merchants[i].id);
+			failed++;
+		}
+		free(err);
+		sandbox_free(sb);
+	}
+	if (failed == 0)
+		printf("%s: ok (%zu merchant%s, every workflow loads)\n", o.config,
+		    cfg->n_merchants, cfg->n_merchants == 1 ? "" : "s");
+	config_free(cfg);
+	return failed ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		fputs(usage_main, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "serve") == 0)
+		return cmd_serve(argc, argv);
+	if (strcmp(argv[1], "check") == 0)
+		return cmd_check(argc, argv);
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("ordo %s\n", ORDO_VERSION);
+		return 0;
+	}
+	fprintf(stderr, "ordo: unknown command \"%s\"\n%s", argv[1], usage_main);
+	return 2;
+}

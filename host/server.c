@@ -1,0 +1,333 @@
+/*
+ * server — the daemon's wiring and lifecycle.
+ *
+ * Depends on every runtime module. Owns the event loop, the database
+ * handle, one sandbox per merchant, the inbox and the dispatcher, and
+ * routes HTTP requests. SIGTERM/SIGINT: stop accepting, commit what is
+ * queued, answer what is in flight, exit 0. SIGHUP: reload the workflow
+ * scripts; a merchant whose new script fails keeps the old one.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "ordo/clock.h"
+#include "ordo/db.h"
+#include "ordo/dispatch.h"
+#include "ordo/http.h"
+#include "ordo/inbox.h"
+#include "ordo/l_orders.h"
+#include "ordo/log.h"
+#include "ordo/metrics.h"
+#include "ordo/sandbox.h"
+#include "ordo/server.h"
+
+#define DRAIN_MAX_MS 5000
+
+static const struct sandbox_module host_modules[] = {
+	{ "orders", l_orders_open },
+	{ NULL, NULL },
+};
+
+int server_merchant_index(const struct server *s, const char *id)
+{
+	for (size_t i = 0; i < s->cfg->n_merchants; i++)
+		if (strcmp(s->cfg->merchants[i].id, id) == 0)
+			return (int)i;
+	return -1;
+}
+
+static struct sandbox *lookup(void *arg, const char *merchant)
+{
+	struct server *s = arg;
+	int i = server_merchant_index(s, merchant);
+
+	return i < 0 ? NULL : s->sandboxes[i];
+}
+
+int server_reload(struct server *s)
+{
+	int failed = 0;
+
+	for (size_t i = 0; i < s->cfg->n_merchants; i++) {
+		const struct merchant_config *m = &s->cfg->merchants[i];
+		struct sandbox_env env = {
+			.merchant = m, .scripts_dir = s->cfg->server.scripts_dir,
+			.db = s->db, .modules = host_modules,
+		};
+		char *err = NULL;
+		struct sandbox *sb = sandbox_new(&env, &err);
+		char labels[96];
+
+		snprintf(labels, sizeof labels, "merchant=\"%s\"", m->id);
+		if (sb == NULL) {
+			failed++;
+			log_error(s->sandboxes[i] ? "workflow reload failed; the previous version keeps running"
+			                          : "workflow failed to load",
+			    "merchant", m->id, "error", err ? err : "unknown error", NULL);
+			metrics_set("ordo_workflow_load_failed", labels, 1);
+			free(err);
+			continue;
+		}
+		metrics_set("ordo_workflow_load_failed", labels, 0);
+		if (s->sandboxes[i] != NULL)
+			log_info("workflow reloaded", "merchant", m->id, "version", sandbox_version(sb), NULL);
+		else
+			log_info("workflow loaded", "merchant", m->id, "version", sandbox_version(sb), NULL);
+		sandbox_free(s->sandboxes[i]);
+		s->sandboxes[i] = sb;
+	}
+	return failed;
+}
+
+/* ------------------------------------------------------------------ */
+/* Routes                                                              */
+/* ------------------------------------------------------------------ */
+
+static void healthz(struct server *s, struct evhttp_request *req)
+{
+	int64_t depth = inbox_depth(s->db);
+
+	if (depth < 0) {
+		http_reply_error(req, 503, "unavailable", "the database does not answer");
+		return;
+	}
+	http_reply_json(req, s->stopping ? 503 : 200, json_pack("{s:s,s:I}",
+	    "status", s->stopping ? "stopping" : "ok", "inbox_depth", (json_int_t)depth));
+}
+
+static void metrics_page(struct server *s, struct evhttp_request *req)
+{
+	struct evbuffer *buf = evbuffer_new();
+
+	if (buf == NULL) {
+		http_reply_error(req, 503, "unavailable", "out of memory");
+		return;
+	}
+	metrics_set("ordo_inbox_depth", NULL, inbox_depth(s->db));
+	metrics_render(buf);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "text/plain; version=0.0.4");
+	evhttp_send_reply(req, 200, "OK", buf);
+	evbuffer_free(buf);
+}
+
+static void request_done(struct evhttp_request *req, void *arg)
+{
+	struct server *s = arg;
+
+	(void)req;
+	s->unanswered--;
+}
+
+static void route(struct evhttp_request *req, void *arg)
+{
+	struct server *s = arg;
+	char buf[512], *seg[HTTP_MAX_SEGMENTS];
+	int n;
+
+	s->unanswered++;
+	evhttp_request_set_on_complete_cb(req, request_done, s);
+	n = http_split_path(req, buf, sizeof buf, seg);
+	if (n < 1) {
+		http_reply_error(req, 404, "not_found", "no such route");
+		return;
+	}
+	if (strcmp(seg[0], "webhooks") == 0) {
+		if (s->stopping) {
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+			http_reply_error(req, 503, "unavailable", "ordo is shutting down");
+			return;
+		}
+		ingress_webhook(s, req, seg, n);
+	} else if (n >= 2 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0) {
+		api_handle(s, req, seg, n);
+	} else if (n == 1 && strcmp(seg[0], "healthz") == 0) {
+		healthz(s, req);
+	} else if (n == 1 && strcmp(seg[0], "metrics") == 0) {
+		metrics_page(s, req);
+	} else {
+		http_reply_error(req, 404, "not_found", "no such route");
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Signals and shutdown                                                */
+/* ------------------------------------------------------------------ */
+
+static void drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	(void)fd;
+	(void)what;
+	inbox_flush(s->inbox);
+	if (s->unanswered <= 0 || clock_mono_ms() - s->stop_started > DRAIN_MAX_MS) {
+		event_base_loopexit(s->base, NULL);
+		return;
+	}
+	struct timeval tv = { 0, 20 * 1000 };
+	evtimer_add(s->drain, &tv);
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *s = arg;
+
+	(void)what;
+	if (s->stopping)
+		return;
+	s->stopping = 1;
+	s->stop_started = clock_mono_ms();
+	log_info("stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+	if (s->sock != NULL) {
+		evhttp_del_accept_socket(s->http, s->sock);
+		s->sock = NULL;
+	}
+	drain_cb(-1, 0, s);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *s = arg;
+	int failed;
+
+	(void)sig;
+	(void)what;
+	log_info("reloading workflows", NULL);
+	failed = server_reload(s);
+	if (failed == 0)
+		dispatch_kick(s->dispatch);
+}
+
+static void committed(void *arg)
+{
+	struct server *s = arg;
+
+	dispatch_kick(s->dispatch);
+}
+
+static int bound_port(struct evhttp_bound_socket *sock)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	if (getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &len) != 0)
+		return -1;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static void describe_metrics(void)
+{
+	metrics_help("ordo_webhooks_total", "Webhook deliveries by channel and outcome.");
+	metrics_help("ordo_events_processed_total", "Events handled successfully.");
+	metrics_help("ordo_events_failed_total", "Handler runs that failed (each attempt).");
+	metrics_help("ordo_events_dead_lettered_total", "Events moved to dead letters.");
+	metrics_help("ordo_inbox_depth", "Events waiting in the inbox.");
+	metrics_help("ordo_handler_seconds", "Time spent in one handler run.");
+	metrics_help("ordo_workflow_load_failed", "1 while a merchant's latest script failed to load.");
+	metrics_inc("ordo_events_processed_total", NULL, 0);
+	metrics_inc("ordo_events_failed_total", NULL, 0);
+	metrics_inc("ordo_events_dead_lettered_total", NULL, 0);
+}
+
+int server_run(struct ordo_config *cfg)
+{
+	struct server s = { .cfg = cfg };
+	struct dispatch_config dc = {
+		.max_attempts = cfg->server.max_attempts,
+		.retry_base_ms = cfg->server.retry_base_ms,
+		.retry_max_ms = cfg->server.retry_max_ms,
+	};
+	char *err = NULL, port[16];
+	int status = 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	describe_metrics();
+	s.base = event_base_new();
+	if (s.base == NULL) {
+		log_error("cannot create the event loop", NULL);
+		return 1;
+	}
+	s.db = db_open(cfg->server.database, cfg->server.durability_full, &err);
+	if (s.db == NULL) {
+		log_error("cannot open the database", "path", cfg->server.database, "error", err, NULL);
+		goto out;
+	}
+	s.sandboxes = calloc(cfg->n_merchants ? cfg->n_merchants : 1, sizeof *s.sandboxes);
+	if (s.sandboxes == NULL)
+		goto out;
+	if (server_reload(&s) != 0) {
+		log_error("not starting: a workflow failed to load (run `ordo check`)", NULL);
+		goto out;
+	}
+	s.dispatch = dispatch_new(s.base, s.db, &dc, lookup, &s);
+	s.inbox = inbox_new(s.base, s.db, committed, &s);
+	s.http = evhttp_new(s.base);
+	if (s.dispatch == NULL || s.inbox == NULL || s.http == NULL)
+		goto out;
+	evhttp_set_gencb(s.http, route, &s);
+	evhttp_set_max_body_size(s.http, (ev_ssize_t)cfg->server.body_limit);
+	evhttp_set_max_headers_size(s.http, 64 * 1024);
+	evhttp_set_timeout(s.http, 30);
+	evhttp_set_allowed_methods(s.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+	    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+	s.sock = evhttp_bind_socket_with_handle(s.http, cfg->server.listen_host,
+	    (ev_uint16_t)cfg->server.listen_port);
+	if (s.sock == NULL) {
+		snprintf(port, sizeof port, "%d", cfg->server.listen_port);
+		log_error("cannot listen", "addr", cfg->server.listen_host, "port", port, NULL);
+		goto out;
+	}
+	s.sig_term = evsignal_new(s.base, SIGTERM, on_stop, &s);
+	s.sig_int = evsignal_new(s.base, SIGINT, on_stop, &s);
+	s.sig_hup = evsignal_new(s.base, SIGHUP, on_hup, &s);
+	s.drain = evtimer_new(s.base, drain_cb, &s);
+	if (!s.sig_term || !s.sig_int || !s.sig_hup || !s.drain ||
+	    evsignal_add(s.sig_term, NULL) || evsignal_add(s.sig_int, NULL) ||
+	    evsignal_add(s.sig_hup, NULL))
+		goto out;
+
+	snprintf(port, sizeof port, "%d", bound_port(s.sock));
+	log_info("listening", "addr", cfg->server.listen_host, "port", port,
+	    "database", cfg->server.database, NULL);
+	dispatch_kick(s.dispatch); /* whatever was pending before a restart */
+	event_base_dispatch(s.base);
+	inbox_flush(s.inbox);
+	log_info("stopped", NULL);
+	status = 0;
+out:
+	free(err);
+	if (s.http)
+		evhttp_free(s.http);
+	/* evhttp_free closed every connection, so waiters still queued have
+	 * req == NULL and inbox_free only commits and frees them. */
+	inbox_free(s.inbox);
+	dispatch_free(s.dispatch);
+	if (s.sig_term)
+		event_free(s.sig_term);
+	if (s.sig_int)
+		event_free(s.sig_int);
+	if (s.sig_hup)
+		event_free(s.sig_hup);
+	if (s.drain)
+		event_free(s.drain);
+	for (size_t i = 0; s.sandboxes && i < cfg->n_merchants; i++)
+		sandbox_free(s.sandboxes[i]);
+	free(s.sandboxes);
+	db_close(s.db);
+	if (s.base)
+		event_base_free(s.base);
+	metrics_reset();
+	return status;
+}

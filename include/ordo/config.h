@@ -1,0 +1,83 @@
+/*
+ * config — the YAML configuration (libyaml), validated into plain structs.
+ *
+ * One file: `server` and `merchants[]`. `${ENV_VAR}` expands inside any
+ * scalar; a missing variable is an error naming it ("$$" is a literal "$").
+ * Every error names file:line:column (1-based, from libyaml's marks) and
+ * what was wrong. Relative paths in the file resolve against the folder the
+ * file is in. Nothing here touches the database or Lua.
+ */
+#ifndef ORDO_CONFIG_H
+#define ORDO_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Storefront channels a merchant can receive webhooks from. */
+enum channel_kind { CH_SHOPIFY, CH_WOOCOMMERCE, CH_GENERIC, CH_COUNT };
+
+/* "shopify" -> CH_SHOPIFY, ...; -1 for anything else. */
+int config_channel_kind(const char *name);
+/* CH_SHOPIFY -> "shopify". */
+const char *config_channel_name(enum channel_kind kind);
+
+struct merchant_config {
+	char *id;          /* [a-z0-9_-]{1,64}, unique */
+	char *name;
+	char *currency;    /* ISO 4217, checked with money_exponent() */
+	char *timezone;    /* IANA name, checked against the system tz database */
+	char *workflow;    /* absolute path of the workflow .lua */
+	char **api_keys;   /* at least 16 characters each */
+	size_t n_api_keys;
+	char *channel_secret[CH_COUNT]; /* NULL when the channel is not enabled */
+	int64_t instruction_limit;      /* per handler run; default 10,000,000 */
+	int64_t memory_limit;           /* bytes per merchant state; default 64 MiB */
+	int line;                       /* where the merchant starts, for messages */
+};
+
+struct server_config {
+	char *listen_host;     /* default "127.0.0.1" */
+	int listen_port;       /* default 8080; 0 picks a free port */
+	char *database;        /* absolute path; default <config dir>/../var/ordo.db */
+	int durability_full;   /* 1 = synchronous=FULL (default), 0 = NORMAL */
+	int64_t body_limit;    /* bytes; default 1 MiB */
+	char *scripts_dir;     /* absolute path of the Lua library (scripts/) */
+	int max_attempts;      /* handler attempts before a dead letter; default 8 */
+	int64_t retry_base_ms; /* first retry delay; default 1000 */
+	int64_t retry_max_ms;  /* retry delay cap; default 3,600,000 */
+};
+
+struct ordo_config {
+	char *path;            /* the file as given */
+	char *dir;             /* absolute folder of the file */
+	struct server_config server;
+	struct merchant_config *merchants;
+	size_t n_merchants;
+};
+
+/*
+ * Load and validate a config file.
+ * @return a config the caller frees with config_free(), or NULL with *err
+ * set to a malloc'd "file:line:column: message" the caller frees.
+ */
+struct ordo_config *config_load(const char *path, char **err);
+
+/*
+ * The same from a buffer; `name` is used in messages and `dir` for
+ * relative paths (NULL: current folder). For tests and the fuzzer.
+ */
+struct ordo_config *config_parse(const char *name, const char *dir,
+    const char *buf, size_t len, char **err);
+
+void config_free(struct ordo_config *cfg);
+
+/* The merchant with this id, or NULL. */
+const struct merchant_config *config_merchant(const struct ordo_config *cfg,
+    const char *id);
+
+/* Parse "1MiB", "512KiB", "64MB", "1048576" into bytes. @return 0 or -1. */
+int config_parse_size(const char *text, int64_t *out);
+/* Parse "250ms", "2s", "5m", "1h", "7d" into milliseconds. @return 0 or -1. */
+int config_parse_duration(const char *text, int64_t *out_ms);
+
+#endif

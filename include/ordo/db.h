@@ -1,0 +1,75 @@
+/*
+ * db — the one SQLite handle: pragmas, numbered migrations, a statement
+ * cache, transactions and savepoints.
+ *
+ * All SQL in the host goes through here (domain modules prepare their
+ * statements with db_prepare). The schema lives in migrations in db.c,
+ * applied in order and recorded in PRAGMA user_version. SQL is kept
+ * portable (ON CONFLICT ... DO NOTHING, RETURNING, no INSERT OR REPLACE) so
+ * a PostgreSQL backend can slot in behind this interface.
+ *
+ * Single-threaded: the event loop is the only user, and at most one
+ * transaction is open at a time, always opened and closed within one
+ * callback.
+ */
+#ifndef ORDO_DB_H
+#define ORDO_DB_H
+
+#include <stdint.h>
+#include <sqlite3.h>
+
+struct db;
+
+/*
+ * Open (creating if needed) the database at `path` (":memory:" works), set
+ * WAL and synchronous=FULL (durability_full) or NORMAL, and migrate.
+ * @return the handle, or NULL with *err a malloc'd message the caller frees.
+ */
+struct db *db_open(const char *path, int durability_full, char **err);
+
+/* Finalize cached statements and close. NULL is fine. */
+void db_close(struct db *db);
+
+/* The schema version after migrations. */
+int db_schema_version(struct db *db);
+
+/*
+ * A cached prepared statement for `sql`, reset and with bindings cleared.
+ * `sql` must have static storage (it is the cache key). The caller steps it
+ * and must db_reset() it on every path. @return NULL on a prepare error
+ * (logged, and db_errmsg() tells).
+ */
+sqlite3_stmt *db_prepare(struct db *db, const char *sql);
+
+/* Reset a statement from db_prepare (NULL is fine). */
+void db_reset(sqlite3_stmt *st);
+
+/* Run SQL that returns no rows. @return 0 or -1 (db_errmsg tells). */
+int db_exec(struct db *db, const char *sql);
+
+int db_begin(struct db *db);            /* BEGIN IMMEDIATE */
+int db_commit(struct db *db);
+void db_rollback(struct db *db);        /* safe if no transaction is open */
+int db_in_transaction(struct db *db);
+
+/* Savepoints around one event's handler. @return 0 or -1. */
+int db_savepoint(struct db *db);
+int db_release(struct db *db);
+void db_rollback_savepoint(struct db *db); /* ROLLBACK TO + RELEASE */
+
+const char *db_errmsg(struct db *db);
+/* The last SQLite result code (e.g. SQLITE_FULL), for fault handling. */
+int db_errcode(struct db *db);
+sqlite3 *db_handle(struct db *db);
+
+/* Helpers for binding text that may be NULL. */
+int db_bind_text(sqlite3_stmt *st, int idx, const char *text);
+
+/* Step a statement expecting SQLITE_DONE, then reset it. @return 0 or -1. */
+int db_step_done(sqlite3_stmt *st);
+
+/* Last inserted rowid / rows changed by the last statement. */
+int64_t db_last_id(struct db *db);
+int db_changes(struct db *db);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * http — evhttp helpers shared by the routes: JSON replies, the error
+ * envelope {"error": {"code": ..., "message": ...}}, headers, bodies, and
+ * splitting a request path into segments.
+ */
+#ifndef ORDO_HTTP_H
+#define ORDO_HTTP_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+struct evhttp_request;
+
+#define HTTP_MAX_SEGMENTS 8
+
+/* Send `body` (stolen; NULL sends {}) with status and JSON content type. */
+void http_reply_json(struct evhttp_request *req, int status, json_t *body);
+
+/* Send the error envelope. */
+void http_reply_error(struct evhttp_request *req, int status, const char *code,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Send plain text with a content type. */
+void http_reply_text(struct evhttp_request *req, int status, const char *type,
+    const char *text, size_t len);
+
+/* A request header (case-insensitive), or NULL. */
+const char *http_header(struct evhttp_request *req, const char *name);
+
+/* The request body as contiguous bytes (NUL-terminated view; may contain
+ * NULs), and its length. Valid until the request is answered. */
+const char *http_body(struct evhttp_request *req, size_t *len);
+
+/*
+ * Split the request path ("/a/b/c", no query) into at most
+ * HTTP_MAX_SEGMENTS segments, in place in `buf`. Empty segments and
+ * percent signs are refused (ids we route on never need them).
+ * @return the number of segments, or -1 for a malformed or too long path.
+ */
+int http_split_path(struct evhttp_request *req, char *buf, size_t buflen,
+    char **seg);
+
+/* The value of query parameter `name` (decoded), or NULL; the caller
+ * frees the returned string. *bad is set when the query cannot be parsed. */
+char *http_query(struct evhttp_request *req, const char *name, int *bad);
+
+#endif

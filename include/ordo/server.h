@@ -1,0 +1,50 @@
+/*
+ * server — the daemon: one event loop wiring config, database, sandboxes,
+ * inbox, dispatcher and the HTTP routes, plus signals (SIGTERM/SIGINT stop
+ * gracefully, SIGHUP reloads workflow scripts).
+ */
+#ifndef ORDO_SERVER_H
+#define ORDO_SERVER_H
+
+#include "ordo/config.h"
+
+struct db;
+struct dispatch;
+struct evhttp_request;
+struct inbox;
+struct sandbox;
+
+struct server {
+	struct ordo_config *cfg;
+	struct db *db;
+	struct event_base *base;
+	struct sandbox **sandboxes;     /* one per cfg->merchants[i] */
+	struct inbox *inbox;
+	struct dispatch *dispatch;
+	struct evhttp *http;
+	struct evhttp_bound_socket *sock;
+	struct event *sig_term, *sig_int, *sig_hup, *drain;
+	struct waiter *waiters;         /* webhook requests waiting for a commit */
+	int unanswered;                 /* requests not yet fully answered */
+	int stopping;
+	int64_t stop_started;
+};
+
+/* The merchant's index in cfg->merchants, or -1. */
+int server_merchant_index(const struct server *s, const char *id);
+
+/* (Re)build every merchant's sandbox; on a failure keep the old one.
+ * @return the number of merchants whose script failed to load. */
+int server_reload(struct server *s);
+
+/*
+ * Run the daemon until SIGTERM/SIGINT. The config is borrowed.
+ * @return the process exit status.
+ */
+int server_run(struct ordo_config *cfg);
+
+/* Routes (ingress.c, api.c). */
+void ingress_webhook(struct server *s, struct evhttp_request *req, char **seg, int n);
+void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n);
+
+#endif

@@ -1,0 +1,177 @@
+/*
+ * test_webhook — signature verification, topics, dedup and order keys for
+ * each channel, the WooCommerce ping, and malformed bodies.
+ */
+#include <strings.h>
+
+#include "ordo/crypto.h"
+#include "ordo/webhook.h"
+#include "t.h"
+
+struct hdr {
+	const char *name, *value;
+};
+
+static const char *lookup(void *ctx, const char *name)
+{
+	for (const struct hdr *h = ctx; h->name; h++)
+		if (strcasecmp(h->name, name) == 0)
+			return h->value;
+	return NULL;
+}
+
+static void sign_b64(const char *secret, const char *body, char *out)
+{
+	unsigned char mac[CRYPTO_SHA256_LEN];
+
+	crypto_hmac_sha256(secret, strlen(secret), body, strlen(body), mac);
+	crypto_base64_encode(mac, sizeof mac, out);
+}
+
+static void sign_hex(const char *secret, const char *body, char *out)
+{
+	unsigned char mac[CRYPTO_SHA256_LEN];
+
+	crypto_hmac_sha256(secret, strlen(secret), body, strlen(body), mac);
+	memcpy(out, "sha256=", 7);
+	crypto_hex(mac, sizeof mac, out + 7);
+}
+
+static const char *order_body = "{\"id\":5912345678901234567,\"total_price\":\"19.99\"}";
+
+static int parse(enum channel_kind ch, const char *secret, struct hdr *h, const char *body,
+    struct webhook_delivery *d)
+{
+	int rc = webhook_parse(ch, secret, lookup, h, body, strlen(body), d);
+
+	json_decref(d->payload);
+	d->payload = NULL;
+	return rc;
+}
+
+static void test_shopify(void)
+{
+	struct webhook_delivery d;
+	char sig[64];
+	struct hdr h[] = {
+		{ "X-Shopify-Hmac-Sha256", sig }, { "X-Shopify-Topic", "orders/create" },
+		{ "X-Shopify-Webhook-Id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043" }, { NULL, NULL },
+	};
+
+	sign_b64("s3cret", order_body, sig);
+	CHECK_INT(parse(CH_SHOPIFY, "s3cret", h, order_body, &d), WH_OK);
+	CHECK_STR(d.topic, "orders/create");
+	CHECK_STR(d.dedup_key, "shopify:b54557e4-bdd9-4b37-8a5f-bf7d70bcd043");
+	CHECK_STR(d.order_key, "shopify:5912345678901234567");
+
+	/* Wrong secret, tampered body, missing header: all 401, no payload. */
+	CHECK_INT(parse(CH_SHOPIFY, "other", h, order_body, &d), WH_BAD_SIGNATURE);
+	CHECK_HAS(d.error, "does not match");
+	CHECK_INT(parse(CH_SHOPIFY, "s3cret", h, "{\"id\":5912345678901234568,\"total_price\":\"19.99\"}", &d),
+	    WH_BAD_SIGNATURE);
+	h[0].name = "X-Other";
+	CHECK_INT(parse(CH_SHOPIFY, "s3cret", h, order_body, &d), WH_BAD_SIGNATURE);
+	CHECK_HAS(d.error, "missing");
+	h[0].name = "X-Shopify-Hmac-Sha256";
+
+	/* Without a webhook id the event id, then the body hash, is the key. */
+	h[2].name = "X-Shopify-Event-Id";
+	CHECK_INT(parse(CH_SHOPIFY, "s3cret", h, order_body, &d), WH_OK);
+	CHECK_STR(d.dedup_key, "shopify:b54557e4-bdd9-4b37-8a5f-bf7d70bcd043");
+	h[2].name = "X-Nothing";
+	CHECK_INT(parse(CH_SHOPIFY, "s3cret", h, order_body, &d), WH_OK);
+	CHECK(strncmp(d.dedup_key, "shopify:sha256:", 15) == 0);
+	CHECK_INT(strlen(d.dedup_key), 15 + 64);
+
+	/* No topic. */
+	h[1].name = "X-Nothing";
+	CHECK_INT(parse(CH_SHOPIFY, "s3cret", h, order_body, &d), WH_BAD_REQUEST);
+	CHECK_HAS(d.error, "topic");
+}
+
+static void test_shopify_refund_order_key(void)
+{
+	const char *body = "{\"id\":77,\"order_id\":5912345678901234567}";
+	struct webhook_delivery d;
+	char sig[64];
+	struct hdr h[] = {
+		{ "X-Shopify-Hmac-Sha256", sig }, { "X-Shopify-Topic", "refunds/create" },
+		{ "X-Shopify-Webhook-Id", "r1" }, { NULL, NULL },
+	};
+
+	sign_b64("s", body, sig);
+	CHECK_INT(parse(CH_SHOPIFY, "s", h, body, &d), WH_OK);
+	CHECK_STR(d.order_key, "shopify:5912345678901234567");
+}
+
+static void test_bad_json(void)
+{
+	const char *bodies[] = { "{\"id\": 1,,}", "[1,2]", "", "{\"a\":1}{\"b\":2}" };
+	const char *want[] = { "at byte", "must be a JSON object", "at byte", "at byte" };
+	struct webhook_delivery d;
+	char sig[64];
+	struct hdr h[] = {
+		{ "X-Shopify-Hmac-Sha256", sig }, { "X-Shopify-Topic", "orders/create" }, { NULL, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		sign_b64("s", bodies[i], sig);
+		CHECK_INT(parse(CH_SHOPIFY, "s", h, bodies[i], &d), WH_BAD_JSON);
+		CHECK_HAS(d.error, want[i]);
+	}
+	/* The byte offset is where the error is. */
+	sign_b64("s", bodies[0], sig);
+	parse(CH_SHOPIFY, "s", h, bodies[0], &d);
+	CHECK_HAS(d.error, "byte 10");
+}
+
+static void test_woocommerce(void)
+{
+	const char *body = "{\"id\":727,\"date_modified_gmt\":\"2026-11-20T10:00:00\",\"total\":\"29.35\"}";
+	struct webhook_delivery d;
+	char sig[64];
+	struct hdr h[] = {
+		{ "X-WC-Webhook-Signature", sig }, { "X-WC-Webhook-Topic", "order.updated" },
+		{ "X-WC-Webhook-Delivery-ID", "123" }, { NULL, NULL },
+	};
+
+	sign_b64("wc", body, sig);
+	CHECK_INT(parse(CH_WOOCOMMERCE, "wc", h, body, &d), WH_OK);
+	/* The delivery id changes on retry, so it is not the key. */
+	CHECK_STR(d.dedup_key, "woocommerce:order.updated:727:2026-11-20T10:00:00");
+	CHECK_STR(d.order_key, "woocommerce:727");
+	CHECK_INT(parse(CH_WOOCOMMERCE, "nope", h, body, &d), WH_BAD_SIGNATURE);
+
+	/* The ping: unsigned form body, 200, nothing stored. */
+	h[0].name = "X-Nothing";
+	CHECK_INT(parse(CH_WOOCOMMERCE, "wc", h, "webhook_id=12", &d), WH_PING);
+	CHECK_INT(parse(CH_WOOCOMMERCE, "wc", h, "webhook_id=12x", &d), WH_BAD_SIGNATURE);
+	h[0].name = "X-WC-Webhook-Signature";
+	strcpy(sig, "AAAA");
+	CHECK_INT(parse(CH_WOOCOMMERCE, "wc", h, "webhook_id=12", &d), WH_BAD_SIGNATURE);
+}
+
+static void test_generic(void)
+{
+	const char *body = "{\"id\":\"A-1\",\"total\":\"5.00\"}";
+	struct webhook_delivery d;
+	char sig[80];
+	struct hdr h[] = {
+		{ "X-Ordo-Signature", sig }, { "X-Ordo-Event", "order.created" },
+		{ "X-Ordo-Delivery", "d-1" }, { NULL, NULL },
+	};
+
+	sign_hex("g", body, sig);
+	CHECK_INT(parse(CH_GENERIC, "g", h, body, &d), WH_OK);
+	CHECK_STR(d.dedup_key, "generic:d-1");
+	CHECK_STR(d.order_key, "generic:A-1");
+	for (char *p = sig + 7; *p; p++)
+		if (*p >= 'a' && *p <= 'f')
+			*p = (char)(*p - 'a' + 'A');
+	CHECK_INT(parse(CH_GENERIC, "g", h, body, &d), WH_OK); /* hex case does not matter */
+	memmove(sig, sig + 7, strlen(sig + 7) + 1);              /* no "sha256=" prefix */
+	CHECK_INT(parse(CH_GENERIC, "g", h, body, &d), WH_BAD_SIGNATURE);
+}
+
+T_MAIN(test_shopify, test_shopify_refund_order_key, test_bad_json, test_woocommerce,
+    test_generic)
