@@ -23,7 +23,8 @@ void log_set_stream(FILE *fp);
  * const char *value`, ended by a single NULL. A NULL value is written as
  * JSON null.
  */
-void log_write(enum log_level level, const char *msg, ...);
+void log_write(enum log_level level, const char *msg, ...)
+    __attribute__((sentinel));
 
 #define log_debug(...) log_write(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_write(LOG_INFO, __VA_ARGS__)

@@ -1,0 +1,270 @@
+/*
+ * test_dispatch — inbox events through a real sandbox and database on a
+ * virtual clock: success, rollback of a failed handler's writes, retries
+ * with backoff, dead letters and their retry, per-order ordering, and the
+ * immediate dead letter of a limit hit.
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "ordo/clock.h"
+#include "ordo/db.h"
+#include "ordo/dispatch.h"
+#include "ordo/inbox.h"
+#include "ordo/l_orders.h"
+#include "ordo/log.h"
+#include "ordo/orders.h"
+#include "ordo/sandbox.h"
+#include "t.h"
+
+static const char *workflow =
+	"local w = {}\n"
+	"function w.make(ev) orders.create(ev.order) end\n"
+	"function w.fail(ev) orders.create(ev.order); error('boom') end\n"
+	"function w.flaky(ev)\n"
+	"  if ev.attempt < 3 then error('flaky attempt ' .. ev.attempt) end\n"
+	"  orders.create(ev.order)\n"
+	"end\n"
+	"function w.note(ev)\n"
+	"  orders.note({channel = 'api', external_id = ev.ext}, 'note ' .. ev.n)\n"
+	"end\n"
+	"function w.spin(ev) while true do end end\n"
+	"return w\n";
+
+static const struct sandbox_module mods[] = { { "orders", l_orders_open }, { NULL, NULL } };
+
+struct fixture {
+	char dir[64];
+	struct merchant_config m;
+	struct db *db;
+	struct sandbox *sb;
+	struct event_base *base;
+	struct dispatch *d;
+};
+
+static struct sandbox *lookup(void *arg, const char *merchant)
+{
+	struct fixture *f = arg;
+
+	return strcmp(merchant, "m1") == 0 ? f->sb : NULL;
+}
+
+static void setup(struct fixture *f)
+{
+	char path[128], scripts[PATH_MAX], *err = NULL;
+	struct dispatch_config dc = { .max_attempts = 3, .retry_base_ms = 100, .retry_max_ms = 1000 };
+	FILE *fp;
+
+	memset(f, 0, sizeof *f);
+	log_set_level(LOG_ERROR + 1);
+	clock_set_virtual(INT64_C(1800000000000));
+	snprintf(f->dir, sizeof f->dir, "/tmp/ordo-dispatch-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		exit(1);
+	snprintf(path, sizeof path, "%s/w.lua", f->dir);
+	fp = fopen(path, "w");
+	fputs(workflow, fp);
+	fclose(fp);
+	f->m.id = "m1";
+	f->m.name = "M1";
+	f->m.currency = "USD";
+	f->m.timezone = "UTC";
+	f->m.workflow = strdup(path);
+	f->m.instruction_limit = 100000;
+	f->m.memory_limit = 16 << 20;
+	if (realpath("scripts", scripts) == NULL)
+		snprintf(scripts, sizeof scripts, "%s", f->dir);
+	f->db = db_open(":memory:", 1, &err);
+	struct sandbox_env env = { .merchant = &f->m, .scripts_dir = scripts, .db = f->db,
+	    .modules = mods };
+	f->sb = sandbox_new(&env, &err);
+	if (f->db == NULL || f->sb == NULL) {
+		fprintf(stderr, "setup: %s\n", err ? err : "?");
+		exit(1);
+	}
+	f->base = event_base_new();
+	f->d = dispatch_new(f->base, f->db, &dc, lookup, f);
+}
+
+static void teardown(struct fixture *f)
+{
+	char path[128];
+
+	dispatch_free(f->d);
+	sandbox_free(f->sb);
+	db_close(f->db);
+	event_base_free(f->base);
+	snprintf(path, sizeof path, "%s/w.lua", f->dir);
+	unlink(path);
+	rmdir(f->dir);
+	free(f->m.workflow);
+	clock_use_real();
+}
+
+static int64_t add(struct fixture *f, const char *name, const char *order_key, const char *payload)
+{
+	struct inbox_item it = { .merchant = "m1", .source = "api", .topic = name,
+	    .order_key = order_key, .payload = payload, .payload_len = strlen(payload) };
+	int dup;
+	int64_t id;
+
+	db_begin(f->db);
+	id = inbox_insert(f->db, &it, 0, &dup);
+	db_commit(f->db);
+	return id;
+}
+
+static const char *status(struct fixture *f, int64_t id, int *attempts)
+{
+	static char buf[16];
+	sqlite3_stmt *st = db_prepare(f->db, "SELECT status, attempts FROM inbox WHERE id = ?");
+
+	sqlite3_bind_int64(st, 1, id);
+	buf[0] = '\0';
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(buf, sizeof buf, "%s", sqlite3_column_text(st, 0));
+		if (attempts)
+			*attempts = sqlite3_column_int(st, 1);
+	}
+	db_reset(st);
+	return buf;
+}
+
+#define ORDER(ext) "{\"order\":{\"channel\":\"api\",\"external_id\":\"" ext "\"," \
+	"\"currency\":\"USD\",\"total\":100}}"
+
+static void test_success(void)
+{
+	struct fixture f;
+	int64_t id;
+	int attempts = 0;
+
+	setup(&f);
+	id = add(&f, "make", "api:1", ORDER("1"));
+	CHECK_INT(dispatch_run_once(&f.d[0]), 1);
+	CHECK_STR(status(&f, id, &attempts), "done");
+	CHECK_INT(attempts, 1);
+	CHECK(orders_find(f.db, "m1", "api", "1") > 0);
+	CHECK(!db_in_transaction(f.db));
+	teardown(&f);
+}
+
+static void test_failure_rolls_back_then_dead_letters(void)
+{
+	struct fixture f;
+	int64_t id, event_id = 0;
+	int attempts = 0;
+	json_t *dl;
+
+	setup(&f);
+	id = add(&f, "fail", NULL, ORDER("2"));
+	CHECK_INT(dispatch_run_once(f.d), 0);
+	CHECK_STR(status(&f, id, &attempts), "pending");
+	CHECK_INT(attempts, 1);
+	CHECK_INT(orders_find(f.db, "m1", "api", "2"), 0); /* its write was rolled back */
+	CHECK_INT(dispatch_run_once(f.d), 0);              /* backing off: not yet due */
+	CHECK_INT(attempts, 1);
+	clock_advance(1000);
+	dispatch_run_once(f.d);
+	CHECK_STR(status(&f, id, &attempts), "pending");
+	CHECK_INT(attempts, 2);
+	clock_advance(1000);
+	CHECK_INT(dispatch_run_once(f.d), 1);
+	CHECK_STR(status(&f, id, &attempts), "dead");
+	CHECK_INT(attempts, 3);
+	dl = dispatch_dead_letters(f.db, "m1", 10);
+	CHECK_INT(json_array_size(json_object_get(dl, "dead_letters")), 1);
+	CHECK_HAS(json_string_value(json_object_get(json_array_get(json_object_get(dl,
+	    "dead_letters"), 0), "error")), "boom");
+	CHECK_HAS(json_string_value(json_object_get(json_array_get(json_object_get(dl,
+	    "dead_letters"), 0), "error")), "w.lua:3");
+	json_t *first = json_array_get(json_object_get(dl, "dead_letters"), 0);
+	int64_t dl_id = json_integer_value(json_object_get(first, "id"));
+	json_decref(dl);
+
+	/* Another merchant cannot see or retry it. */
+	dl = dispatch_dead_letters(f.db, "m2", 10);
+	CHECK_INT(json_array_size(json_object_get(dl, "dead_letters")), 0);
+	json_decref(dl);
+	CHECK_INT(dispatch_retry_dead_letter(f.db, "m2", dl_id, &event_id), 1);
+	CHECK_INT(dispatch_retry_dead_letter(f.db, "m1", dl_id, &event_id), 0);
+	CHECK_INT(event_id, id);
+	CHECK_STR(status(&f, id, &attempts), "pending");
+	CHECK_INT(attempts, 0);
+	CHECK_INT(dispatch_retry_dead_letter(f.db, "m1", dl_id, &event_id), 1); /* once */
+	teardown(&f);
+}
+
+static void test_order_events_wait_their_turn(void)
+{
+	struct fixture f;
+	int64_t a, b, c;
+	int attempts = 0;
+	json_t *o;
+
+	setup(&f);
+	a = add(&f, "flaky", "api:3", ORDER("3"));
+	b = add(&f, "note", "api:3", "{\"ext\":\"3\",\"n\":1}");
+	c = add(&f, "make", "api:4", ORDER("4")); /* another order is not held up */
+	dispatch_run_once(f.d);
+	CHECK_STR(status(&f, a, &attempts), "pending");
+	CHECK_STR(status(&f, b, &attempts), "pending");
+	CHECK_INT(attempts, 0); /* never ran: its order's first event is pending */
+	CHECK_STR(status(&f, c, NULL), "done");
+	for (int i = 0; i < 5; i++) {
+		clock_advance(1000);
+		dispatch_run_once(f.d);
+	}
+	CHECK_STR(status(&f, a, &attempts), "done");
+	CHECK_INT(attempts, 3);
+	CHECK_STR(status(&f, b, &attempts), "done");
+	CHECK_INT(attempts, 1);
+	o = orders_get(f.db, "m1", orders_find(f.db, "m1", "api", "3"), ORDERS_HISTORY);
+	CHECK(o != NULL);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(o, "history"),
+	    1), "message")), "note 1");
+	json_decref(o);
+	teardown(&f);
+}
+
+static void test_limit_dead_letters_at_once(void)
+{
+	struct fixture f;
+	int64_t id;
+	int attempts = 0;
+	json_t *dl;
+
+	setup(&f);
+	id = add(&f, "spin", NULL, "{}");
+	add(&f, "make", NULL, ORDER("5"));
+	CHECK_INT(dispatch_run_once(f.d), 2);
+	CHECK_STR(status(&f, id, &attempts), "dead");
+	CHECK_INT(attempts, 1);
+	CHECK(orders_find(f.db, "m1", "api", "5") > 0); /* the next event still ran */
+	dl = dispatch_dead_letters(f.db, "m1", 10);
+	CHECK_HAS(json_string_value(json_object_get(json_array_get(json_object_get(dl,
+	    "dead_letters"), 0), "error")), "instruction limit");
+	json_decref(dl);
+	teardown(&f);
+}
+
+static void test_backoff(void)
+{
+	struct dispatch_config c = { .retry_base_ms = 1000, .retry_max_ms = 60000 };
+
+	CHECK_INT(dispatch_backoff_ms(&c, 1, 0), 500);
+	CHECK_INT(dispatch_backoff_ms(&c, 1, 500), 1000);
+	CHECK_INT(dispatch_backoff_ms(&c, 3, 0), 2000);
+	CHECK_INT(dispatch_backoff_ms(&c, 3, 2000), 4000);
+	CHECK_INT(dispatch_backoff_ms(&c, 30, 0), 30000);     /* capped */
+	CHECK_INT(dispatch_backoff_ms(&c, 30, 30000), 60000);
+	for (uint32_t r = 0; r < 100000; r += 7919) {
+		int64_t d = dispatch_backoff_ms(&c, 4, r);
+		CHECK(d >= 4000 && d <= 8000);
+	}
+}
+
+T_MAIN(test_success, test_failure_rolls_back_then_dead_letters,
+    test_order_events_wait_their_turn, test_limit_dead_letters_at_once, test_backoff)
