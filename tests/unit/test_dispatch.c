@@ -143,7 +143,7 @@ static void test_success(void)
 
 	setup(&f);
 	id = add(&f, "make", "api:1", ORDER("1"));
-	CHECK_INT(dispatch_run_once(&f.d[0]), 1);
+	CHECK_INT(dispatch_run_once(f.d), 1);
 	CHECK_STR(status(&f, id, &attempts), "done");
 	CHECK_INT(attempts, 1);
 	CHECK(orders_find(f.db, "m1", "api", "1") > 0);
