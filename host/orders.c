@@ -20,6 +20,7 @@
 #include "ordo/orders.h"
 
 #define MAX_TEXT 4096
+#define MAX_NOTE 65536 /* storefront order notes run long; bodies are bounded anyway */
 #define MAX_LINES 1000
 #define MAX_QUANTITY 1000000
 #define MAX_AMOUNT INT64_C(1000000000000000) /* 10^15 minor units */
@@ -377,7 +378,7 @@ int64_t orders_create(struct db *db, const char *merchant, const json_t *shape,
 	    shape_text(shape, "financial_status", "", 0, 64, NULL, 0, &fin, err) ||
 	    shape_text(shape, "placed_at", "", 0, 64, NULL, 0, &placed, err) ||
 	    shape_text(shape, "status", "", 0, 16, NULL, 0, &status, err) ||
-	    shape_text(shape, "note", "", 0, MAX_TEXT, NULL, 0, &note, err) ||
+	    shape_text(shape, "note", "", 0, MAX_NOTE, NULL, 0, &note, err) ||
 	    shape_int(shape, "subtotal", "", 0, -MAX_AMOUNT, MAX_AMOUNT, &subtotal, err) ||
 	    shape_int(shape, "shipping", "", 0, -MAX_AMOUNT, MAX_AMOUNT, &shipping, err) ||
 	    shape_int(shape, "tax", "", 0, -MAX_AMOUNT, MAX_AMOUNT, &tax, err) ||
@@ -536,8 +537,8 @@ int orders_note(struct db *db, const char *merchant, int64_t id,
 {
 	char cur[16];
 
-	if (text == NULL || text[0] == '\0' || strlen(text) > MAX_TEXT)
-		return fail(err, "a note must be text of 1..%d bytes", MAX_TEXT);
+	if (text == NULL || text[0] == '\0' || strlen(text) > MAX_NOTE)
+		return fail(err, "a note must be text of 1..%d bytes", MAX_NOTE);
 	if (current_status(db, merchant, id, cur, sizeof cur, err) != 0)
 		return -1;
 	return history(db, id, event_id, "note", NULL, NULL, text) == 0 ? 0 : db_fail(db, err);
