@@ -1,0 +1,435 @@
+#!/usr/bin/python3
+"""
+run.py — `make bench`: ordo's webhook ingress against a bare libevent
+handler, measured in the same run, printed as one markdown table.
+
+  1. compile tests/bench/bare.c into build/bench/bare;
+  2. write N signed Shopify orders/create bodies (gen_payloads.py) and a
+     bench config (durability: full, the standard workflow, a database
+     under build/bench/, on the real disk, never tmpfs);
+  3. for ordo and then for bare: start it on 127.0.0.1:<free port>, a short
+     wrk warm-up, then wrk --latency (keep-alive, 32 connections, 2 threads,
+     10 s) with tests/bench/shopify.lua;
+  4. wait until ordo has processed its backlog, stop it with SIGTERM (it must
+     exit 0), and check in its database that every acknowledged delivery is
+     a stored event, processed, and that the orders exist;
+  5. print: figure | ordo | baseline | ratio, plus the core count.
+
+Everything targets 127.0.0.1, every step has a time limit, and the whole
+run stays under 5 minutes. Standard library only (plus wrk and cc).
+Exit status: 0, or 1 when a check failed (lost acknowledgements, a crash).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+import gen_payloads  # noqa: E402
+
+HOST = "127.0.0.1"
+MERCHANT = "bench"
+SECRET = "bench-shopify-secret-not-for-production"
+API_KEY = "bench-api-key-0123456789abcdef"
+PATH = f"/webhooks/{MERCHANT}/shopify"
+TOTAL_BUDGET = 290          # seconds for the whole bench
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+class Deadline:
+    def __init__(self, seconds):
+        self.end = time.monotonic() + seconds
+
+    def left(self, cap=None):
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise BenchError("the bench ran out of its time budget")
+        return left if cap is None else min(cap, left)
+
+
+# ---------------------------------------------------------------------------
+# Servers
+# ---------------------------------------------------------------------------
+
+def build_bare(out):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    src = HERE / "bare.c"
+    if out.exists() and out.stat().st_mtime >= src.stat().st_mtime:
+        return out
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libevent"],
+                           capture_output=True, text=True, timeout=30)
+    if flags.returncode != 0:
+        raise BenchError("pkg-config cannot find libevent: " + flags.stderr.strip())
+    cc = os.environ.get("CC", "cc")
+    cmd = [cc, "-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Werror",
+           "-o", str(out), str(src), *flags.stdout.split()]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise BenchError("compiling bare.c failed:\n" + r.stdout + r.stderr)
+    return out
+
+
+class Server:
+    """A child process that logs {"msg":"listening","port":"N"} on stderr."""
+
+    def __init__(self, name, argv, logfile):
+        self.name, self.argv, self.logfile = name, argv, Path(logfile)
+        self.proc = None
+        self.port = None
+
+    def start(self, deadline):
+        self._log = open(self.logfile, "wb")
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT, cwd=str(self.logfile.parent))
+        end = time.monotonic() + deadline.left(15)
+        while time.monotonic() < end:
+            for line in self.logfile.read_text(errors="replace").splitlines():
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(rec, dict) and rec.get("msg") == "listening" and rec.get("port"):
+                    self.port = int(rec["port"])
+                    return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.kill()
+        raise BenchError(f"{self.name} did not start:\n{self.tail()}")
+
+    def url(self, path=PATH):
+        return f"http://{HOST}:{self.port}{path}"
+
+    def stop(self, timeout=30):
+        """SIGTERM and wait; return the exit status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise BenchError(f"{self.name} did not exit within {timeout}s of SIGTERM")
+        finally:
+            self._log.close()
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def tail(self, n=30):
+        try:
+            return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-n:])
+        except FileNotFoundError:
+            return ""
+
+
+def write_config(work, db, durability="full"):
+    text = f"""\
+# Written by tests/bench/run.py for one bench run.
+server:
+  listen: "127.0.0.1:0"
+  database: {json.dumps(str(db))}
+  durability: {durability}
+  body_limit: "1MiB"
+  scripts: {json.dumps(str(ROOT / "scripts"))}
+merchants:
+  - id: {MERCHANT}
+    name: "Bench Store"
+    currency: USD
+    timezone: "UTC"
+    workflow: {json.dumps(str(ROOT / "workflows" / "standard.lua"))}
+    api_keys: [{json.dumps(API_KEY)}]
+    channels:
+      shopify:
+        secret: {json.dumps(SECRET)}
+"""
+    path = work / "bench.yaml"
+    path.write_text(text)
+    return path
+
+
+def one_delivery(server, data_line, webhook_id):
+    """POST one delivery from the data file; return the HTTP status."""
+    sig, body = data_line.rstrip("\n").split("\t", 1)
+    req = urllib.request.Request(server.url(), data=body.encode(), method="POST", headers={
+        "Content-Type": "application/json", "X-Shopify-Topic": "orders/create",
+        "X-Shopify-Hmac-Sha256": sig, "X-Shopify-Webhook-Id": webhook_id})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+# ---------------------------------------------------------------------------
+# wrk
+# ---------------------------------------------------------------------------
+
+def run_wrk(server, data, prefix, seconds, args, deadline, start=0):
+    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s",
+           "--latency", "--timeout", "5s", "-s", str(HERE / "shopify.lua"),
+           server.url(), "--", str(data), prefix, str(args.threads), str(start)]
+    r = subprocess.run(cmd, capture_output=True, text=True,
+                       timeout=deadline.left(seconds + 30))
+    if r.returncode != 0:
+        raise BenchError(f"wrk failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+    m = re.search(r"^BENCH_JSON (\{.*\})$", r.stdout, re.M)
+    if m:
+        res = json.loads(m.group(1))
+    else:
+        res = parse_wrk_text(r.stdout)
+    res["acked"] = res["requests"] - res.get("status_errors", 0)
+    res["rps"] = res["requests"] / (res["duration_us"] / 1e6) if res["duration_us"] else 0.0
+    res["text"] = r.stdout
+    return res
+
+
+UNITS = {"us": 1, "ms": 1000, "s": 1000000}
+
+
+def parse_wrk_text(out):
+    """Fallback: wrk's own --latency report."""
+    def lat(pct):
+        m = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        return float(m.group(1)) * UNITS[m.group(2)] if m else float("nan")
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
+    if not m:
+        raise BenchError("cannot read wrk's output:\n" + out)
+    secs = float(m.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60}[m.group(3)]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"requests": int(m.group(1)), "duration_us": secs * 1e6,
+            "status_errors": int(non2xx.group(1)) if non2xx else 0,
+            "p50_us": lat(50), "p90_us": lat(90), "p99_us": lat(99),
+            "p999_us": float("nan"), "timeouts": 0, "connect_errors": 0,
+            "read_errors": 0, "write_errors": 0}
+
+
+def measure(server, data, name, args, deadline):
+    """A warm-up, then the measured run carrying on where the warm-up ended
+    (so it sends new orders, not the warm-up's again)."""
+    start, warm_acked = 0, 0
+    if args.warmup > 0:
+        warm = run_wrk(server, data, f"{name}-warm", args.warmup, args, deadline)
+        start = max(warm.get("sent_per_thread") or [0])
+        warm_acked = warm["acked"]
+        log(f"{name}: warm-up {warm['rps']:.0f} req/s")
+    res = run_wrk(server, data, f"{name}-main", args.duration, args, deadline, start)
+    res["warm_acked"] = warm_acked
+    log(f"{name}: {res['rps']:.0f} req/s, p50 {res['p50_us'] / 1000:.2f} ms, "
+        f"p99 {res['p99_us'] / 1000:.2f} ms, non-2xx {res.get('status_errors', 0)}, "
+        f"timeouts {res.get('timeouts', 0)}")
+    return res
+
+
+# ---------------------------------------------------------------------------
+# Checks on ordo's database
+# ---------------------------------------------------------------------------
+
+def db_query(db, sql, args=()):
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return con.execute(sql, args).fetchone()[0]
+    finally:
+        con.close()
+
+
+def wait_drained(db, deadline, cap=90):
+    """Seconds until no pending event is left (bounded); None on time-out."""
+    t0 = time.monotonic()
+    end = t0 + deadline.left(cap)
+    while time.monotonic() < end:
+        try:
+            if db_query(db, "SELECT count(*) FROM inbox WHERE status = 'pending'") == 0:
+                return time.monotonic() - t0
+        except sqlite3.Error as e:
+            log(f"reading the database: {e}")
+        time.sleep(0.1)
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------
+
+def fmt_ratio(a, b):
+    return f"{a / b:.2f}" if b else "n/a"
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description="ordo vs. a bare libevent handler")
+    ap.add_argument("--ordo", default=str(ROOT / "build" / "ordo"))
+    ap.add_argument("--duration", type=int, default=10, help="seconds of each measured run")
+    ap.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bodies", type=int, default=20000, help="distinct signed orders")
+    ap.add_argument("--durability", choices=["full", "normal"], default="full")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = ap.parse_args(argv)
+    if not 1 <= args.duration <= 60 or not 0 <= args.warmup <= 10:
+        ap.error("--duration must be 1..60 and --warmup 0..10")
+
+    deadline = Deadline(TOTAL_BUDGET)
+    if shutil.which("wrk") is None:
+        raise BenchError("wrk is not installed (Debian package wrk; make deps-bench)")
+    ordo_bin = Path(args.ordo).resolve()
+    if not os.access(ordo_bin, os.X_OK):
+        raise BenchError(f"{ordo_bin} is missing; build it first (make build/ordo)")
+
+    bench_dir = ROOT / "build" / "bench"
+    bare_bin = build_bare(bench_dir / "bare")
+    work = bench_dir / f"run-{os.getpid()}"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    db = work / "ordo.db"
+    cfg = write_config(work, db, args.durability)
+    data = work / "payloads.tsv"
+    first_id = gen_payloads.FIRST_ID + (int(time.time()) % 100000) * 1000000
+    ids = gen_payloads.generate(data, args.bodies, SECRET, first_id)
+    with open(data) as f:
+        first_line = f.readline()
+    log(f"{len(ids)} signed bodies, {data.stat().st_size // len(ids)} bytes each on average")
+
+    failures = []
+    ordo = Server("ordo", [str(ordo_bin), "serve", "-c", str(cfg), "--listen", f"{HOST}:0",
+                           "--db", str(db)], work / "ordo.log")
+    bare = Server("bare", [str(bare_bin), "0"], work / "bare.log")
+    try:
+        # -- ordo ----------------------------------------------------------
+        ordo.start(deadline)
+        status = one_delivery(ordo, first_line, "bench-sanity-1")
+        if status != 200:
+            raise BenchError(f"ordo answered {status} to a signed delivery:\n{ordo.tail()}")
+        t_load = time.monotonic()
+        o = measure(ordo, data, "ordo", args, deadline)
+        t_loaded = time.monotonic()
+        drained = wait_drained(db, deadline)
+        t_drained = time.monotonic()
+        rc = ordo.stop()
+        if rc != 0:
+            failures.append(f"ordo exited {rc} after SIGTERM")
+
+        acked = 1 + o["warm_acked"] + o["acked"]
+        events = db_query(db, "SELECT count(*) FROM inbox WHERE merchant = ?", (MERCHANT,))
+        done = db_query(db, "SELECT count(*) FROM inbox WHERE merchant = ? AND status = 'done'",
+                        (MERCHANT,))
+        dead = db_query(db, "SELECT count(*) FROM inbox WHERE merchant = ? AND status = 'dead'",
+                        (MERCHANT,))
+        orders = db_query(db, "SELECT count(*) FROM orders WHERE merchant = ?", (MERCHANT,))
+        # Every order a processed event named exists, once (the inbox keeps
+        # "shopify:<id>" as each event's order key).
+        try:
+            named = db_query(db, "SELECT count(DISTINCT order_key) FROM inbox"
+                             " WHERE merchant = ? AND status = 'done'", (MERCHANT,))
+            missing = db_query(db, "SELECT count(*) FROM (SELECT DISTINCT order_key AS k"
+                               " FROM inbox WHERE merchant = ? AND status = 'done') AS e"
+                               " WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.merchant = ?"
+                               " AND 'shopify:' || o.external_id = e.k)", (MERCHANT, MERCHANT))
+        except sqlite3.Error as e:
+            log(f"cannot match events to orders: {e}")
+            named = missing = None
+        if missing:
+            failures.append(f"{missing} processed events name an order that does not exist")
+        if named is not None and named != orders:
+            failures.append(f"{named} distinct orders named by events, {orders} orders stored")
+        if events < acked:
+            failures.append(f"{acked} deliveries acknowledged but only {events} events stored")
+        if drained is None:
+            failures.append("ordo did not process its backlog within 90 s")
+        if dead:
+            failures.append(f"{dead} events were dead-lettered")
+        if orders > args.bodies:
+            failures.append(f"{orders} orders for {args.bodies} distinct bodies")
+        processing = done / (t_drained - t_load) if t_drained > t_load else 0.0
+
+        # -- bare ----------------------------------------------------------
+        bare.start(deadline)
+        if one_delivery(bare, first_line, "bench-sanity-1") != 200:
+            raise BenchError("bare did not answer 200")
+        b = measure(bare, data, "bare", args, deadline)
+        if bare.stop() != 0:
+            failures.append("bare did not exit 0")
+    except BaseException:
+        ordo.kill()
+        bare.kill()
+        log("ordo's last log lines:\n" + ordo.tail())
+        raise
+    finally:
+        ordo.kill()
+        bare.kill()
+
+    ms = lambda us: f"{us / 1000:.2f}"  # noqa: E731
+    cores = os.cpu_count()
+    rows = [
+        ("figure", "ordo", "baseline (bare evhttp)", "ratio"),
+        ("---", "---:", "---:", "---:"),
+        ("webhooks/s, 32 connections", f"{o['rps']:.0f}", f"{b['rps']:.0f}",
+         fmt_ratio(o["rps"], b["rps"])),
+        ("latency p50 (ms)", ms(o["p50_us"]), ms(b["p50_us"]), fmt_ratio(o["p50_us"], b["p50_us"])),
+        ("latency p90 (ms)", ms(o["p90_us"]), ms(b["p90_us"]), fmt_ratio(o["p90_us"], b["p90_us"])),
+        ("latency p99 (ms)", ms(o["p99_us"]), ms(b["p99_us"]), fmt_ratio(o["p99_us"], b["p99_us"])),
+        ("non-2xx / timeouts", f"{o.get('status_errors', 0)} / {o.get('timeouts', 0)}",
+         f"{b.get('status_errors', 0)} / {b.get('timeouts', 0)}", ""),
+        ("events stored / acknowledged", f"{events} / {acked}", "", "ok" if events >= acked else "LOST"),
+        ("events processed (done, dead)", f"{done}, {dead}", "", ""),
+        ("orders stored / named by events / bodies", f"{orders} / {named} / {args.bodies}", "",
+         "ok" if named == orders and not missing else "CHECK"),
+        ("events processed/s, load start to drained", f"{processing:.0f}", "", ""),
+        ("backlog drained after load (s)",
+         f"{t_drained - t_loaded:.1f}" if drained is not None else "> 90", "", ""),
+    ]
+    print()
+    print(f"ordo bench: durability {args.durability}, wrk -t{args.threads} -c{args.connections} "
+          f"-d{args.duration}s keep-alive, signed Shopify orders/create, "
+          f"{cores} cores ({os.uname().machine})")
+    print()
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    print()
+    target_tp = o["rps"] >= 0.5 * b["rps"]
+    target_p99 = o["p99_us"] < 10000
+    print(f"targets: throughput >= 0.5 x bare: {'met' if target_tp else 'MISSED'}"
+          f" ({fmt_ratio(o['rps'], b['rps'])}); p99 < 10 ms: "
+          f"{'met' if target_p99 else 'MISSED'} ({ms(o['p99_us'])} ms)")
+    if failures:
+        print("\nFAILED:\n- " + "\n- ".join(failures))
+        print(f"(work folder kept: {work})")
+        return 1
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"(work folder: {work})")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BenchError as e:
+        log(str(e))
+        sys.exit(1)
+    except subprocess.TimeoutExpired as e:
+        log(f"time limit hit: {e}")
+        sys.exit(1)
