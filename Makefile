@@ -105,3 +105,8 @@ bench: deps-bench $(BUILD)/ordo
 
 clean:
 	rm -rf build
+
+# Fuzz targets (make fuzz FUZZ_SECONDS=N) and the crash soak (make soak ROUNDS=N)
+# live with their tests.
+-include tests/fuzz/fuzz.mk
+-include tests/soak/soak.mk
