@@ -6,6 +6,7 @@
  * close them inside one callback. Statements from db_prepare are cached by
  * the address of their SQL text, which is why that text must be static.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -333,20 +334,33 @@ int db_in_transaction(struct db *db)
 	return !sqlite3_get_autocommit(db->h);
 }
 
+/* Savepoints run once per event: cached statements, not sqlite3_exec. */
+static int db_run(struct db *db, const char *sql)
+{
+	sqlite3_stmt *st = db_prepare(db, sql);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return db_set_error(db, rc);
+}
+
 int db_savepoint(struct db *db)
 {
-	return db_exec(db, "SAVEPOINT ev");
+	return db_run(db, "SAVEPOINT ev");
 }
 
 int db_release(struct db *db)
 {
-	return db_exec(db, "RELEASE ev");
+	return db_run(db, "RELEASE ev");
 }
 
 void db_rollback_savepoint(struct db *db)
 {
-	sqlite3_exec(db->h, "ROLLBACK TO ev", NULL, NULL, NULL);
-	sqlite3_exec(db->h, "RELEASE ev", NULL, NULL, NULL);
+	db_run(db, "ROLLBACK TO ev");
+	db_run(db, "RELEASE ev");
 }
 
 const char *db_errmsg(struct db *db)
@@ -381,4 +395,61 @@ int64_t db_last_id(struct db *db)
 int db_changes(struct db *db)
 {
 	return sqlite3_changes(db->h);
+}
+
+int db_json_probe(struct db *db, const char *text, size_t len,
+    const char *const keys[DB_PROBE_KEYS], char out[DB_PROBE_KEYS][DB_PROBE_LEN])
+{
+	/* CASE guards each call: json_type() raises on malformed text, and
+	 * SQLite reuses one parse for every call on the same argument. */
+	sqlite3_stmt *st = db_prepare(db,
+	    "SELECT CASE WHEN json_valid(?1) THEN json_type(?1) END,"
+	    " CASE WHEN json_valid(?1) AND json_type(?1, ?2) IN ('integer', 'text')"
+	    "   THEN json_extract(?1, ?2) END,"
+	    " CASE WHEN json_valid(?1) AND json_type(?1, ?3) IN ('integer', 'text')"
+	    "   THEN json_extract(?1, ?3) END,"
+	    " CASE WHEN json_valid(?1) AND json_type(?1, ?4) IN ('integer', 'text')"
+	    "   THEN json_extract(?1, ?4) END");
+	char path[DB_PROBE_KEYS][72];
+	int rc, object = 0;
+
+	for (int i = 0; i < DB_PROBE_KEYS; i++)
+		out[i][0] = '\0';
+	if (st == NULL || len > INT32_MAX)
+		return -1;
+	sqlite3_bind_text(st, 1, text, (int)len, SQLITE_STATIC);
+	for (int i = 0; i < DB_PROBE_KEYS; i++) {
+		/* Quoted member names: any key text is a literal, not a path. */
+		if (keys[i] != NULL && strlen(keys[i]) < 64 && strchr(keys[i], '"') == NULL) {
+			snprintf(path[i], sizeof path[i], "$.\"%s\"", keys[i]);
+			sqlite3_bind_text(st, i + 2, path[i], -1, SQLITE_STATIC);
+		} else {
+			sqlite3_bind_text(st, i + 2, "$.\"\"", -1, SQLITE_STATIC);
+		}
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *type = sqlite3_column_text(st, 0);
+
+		object = type != NULL && strcmp((const char *)type, "object") == 0;
+		for (int i = 0; object && i < DB_PROBE_KEYS; i++) {
+			int t = sqlite3_column_type(st, i + 1);
+
+			if (keys[i] == NULL)
+				continue;
+			if (t == SQLITE_INTEGER) {
+				snprintf(out[i], DB_PROBE_LEN, "%lld",
+				    (long long)sqlite3_column_int64(st, i + 1));
+			} else if (t == SQLITE_TEXT && sqlite3_column_bytes(st, i + 1) < DB_PROBE_LEN) {
+				const unsigned char *v = sqlite3_column_text(st, i + 1);
+
+				if (strlen((const char *)v) == (size_t)sqlite3_column_bytes(st, i + 1))
+					snprintf(out[i], DB_PROBE_LEN, "%s", (const char *)v);
+			}
+		}
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return -1;
+	return object;
 }

@@ -25,7 +25,7 @@
 
 struct row {
 	int64_t id;
-	char *merchant, *source, *channel, *topic, *order_key, *payload;
+	char *merchant, *source, *channel, *topic, *order_key;
 	int attempts;
 	int64_t received_at;
 };
@@ -56,9 +56,9 @@ struct dispatch *dispatch_new(struct event_base *base, struct db *db,
 	d->db = db;
 	d->cfg = *cfg;
 	if (d->cfg.batch_size <= 0)
-		d->cfg.batch_size = 256;
+		d->cfg.batch_size = 64;
 	if (d->cfg.slice_ms <= 0)
-		d->cfg.slice_ms = 20;
+		d->cfg.slice_ms = 4;
 	if (d->cfg.max_attempts <= 0)
 		d->cfg.max_attempts = 8;
 	d->lookup = lookup;
@@ -116,7 +116,6 @@ static void free_rows(struct row *rows, int n)
 		free(rows[i].channel);
 		free(rows[i].topic);
 		free(rows[i].order_key);
-		free(rows[i].payload);
 	}
 	free(rows);
 }
@@ -126,7 +125,7 @@ static void free_rows(struct row *rows, int n)
 static int load_batch(struct dispatch *d, int64_t now, struct row **out)
 {
 	sqlite3_stmt *st = db_prepare(d->db,
-	    "SELECT id, merchant, source, channel, topic, order_key, payload, attempts, received_at"
+	    "SELECT id, merchant, source, channel, topic, order_key, attempts, received_at"
 	    " FROM inbox e WHERE status = 'pending' AND available_at <= ?1"
 	    "  AND (order_key IS NULL OR NOT EXISTS (SELECT 1 FROM inbox p"
 	    "    WHERE p.status = 'pending' AND p.merchant = e.merchant"
@@ -152,9 +151,8 @@ static int load_batch(struct dispatch *d, int64_t now, struct row **out)
 		r->channel = dup_col(st, 3);
 		r->topic = dup_col(st, 4);
 		r->order_key = dup_col(st, 5);
-		r->payload = dup_col(st, 6);
-		r->attempts = sqlite3_column_int(st, 7);
-		r->received_at = sqlite3_column_int64(st, 8);
+		r->attempts = sqlite3_column_int(st, 6);
+		r->received_at = sqlite3_column_int64(st, 7);
 	}
 	db_reset(st);
 	*out = rows;
@@ -220,6 +218,24 @@ static int mark_failed(struct dispatch *d, const struct row *r, const char *name
 	return db_step_done(st);
 }
 
+/* The stored payload, parsed: read only when the event runs, because a
+ * batch is usually cut short by its time slice. */
+static json_t *load_payload(struct dispatch *d, int64_t id, json_error_t *jerr)
+{
+	sqlite3_stmt *st = db_prepare(d->db, "SELECT payload FROM inbox WHERE id = ?");
+	json_t *v = NULL;
+
+	snprintf(jerr->text, sizeof jerr->text, "cannot read it");
+	if (st == NULL)
+		return NULL;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = json_loadb(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+		    JSON_DECODE_ANY, jerr);
+	db_reset(st);
+	return v;
+}
+
 /* Outcome of one event for the batch's bookkeeping. */
 enum outcome { OUT_DONE, OUT_RETRY, OUT_DEAD, OUT_ABORT };
 
@@ -239,7 +255,7 @@ static enum outcome process(struct dispatch *d, const struct row *r)
 		rc = SB_ERROR;
 		if (asprintf(&err, "merchant \"%s\" is not in the configuration", r->merchant) < 0)
 			err = NULL;
-	} else if ((payload = json_loads(r->payload, JSON_DECODE_ANY, &jerr)) == NULL) {
+	} else if ((payload = load_payload(d, r->id, &jerr)) == NULL) {
 		rc = SB_LIMIT; /* a stored payload that does not parse will never parse */
 		if (asprintf(&err, "stored payload is not JSON: %s", jerr.text) < 0)
 			err = NULL;
@@ -291,6 +307,20 @@ static int blocked(const struct row *rows, const int *failed, int upto, const st
 		    strcmp(rows[i].merchant, r->merchant) == 0)
 			return 1;
 	return 0;
+}
+
+/* A batch that held the loop long delays every acknowledgement: say so. */
+static void slow_warning(const char *what, int64_t start, int64_t commit_start, int events)
+{
+	int64_t now = clock_mono_ms();
+	char total[24], commit[24], n[16];
+
+	if (now - start < 100)
+		return;
+	snprintf(total, sizeof total, "%lld", (long long)(now - start));
+	snprintf(commit, sizeof commit, "%lld", (long long)(now - commit_start));
+	snprintf(n, sizeof n, "%d", events);
+	log_warn("slow batch", "what", what, "ms", total, "commit_ms", commit, "events", n, NULL);
 }
 
 /* Arm the wake timer for the earliest pending event in the future. */
@@ -351,11 +381,14 @@ int dispatch_run_once(struct dispatch *d)
 		else
 			finished++;
 	}
+	int64_t commit_start = clock_mono_ms();
+
 	if (abort || db_commit(d->db) != 0) {
 		log_error("dispatcher batch rolled back; retrying", "error", db_errmsg(d->db), NULL);
 		db_rollback(d->db);
 		abort = 1;
 	}
+	slow_warning("dispatcher batch", start, commit_start, ran);
 out:
 	free(failed);
 	free_rows(rows, n);
@@ -365,10 +398,13 @@ out:
 		evtimer_add(d->wake_ev, &tv);
 		return -1;
 	}
-	if (n == d->cfg.batch_size || ran < n)
+	if (n == d->cfg.batch_size || ran < n) {
+		/* More is ready: run again after what the loop has queued meanwhile
+		 * (deliveries waiting to be acknowledged go first). */
 		dispatch_kick(d);
-	else
+	} else {
 		arm_wake(d, clock_now_ms());
+	}
 	return finished;
 }
 

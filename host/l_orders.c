@@ -117,11 +117,11 @@ static int64_t ref_existing(lua_State *L, const struct ctx *c, int idx, const ch
 	return id;
 }
 
-static int push_order(lua_State *L, const struct ctx *c, int64_t id)
+static int push_order(lua_State *L, const struct ctx *c, int64_t id, unsigned parts)
 {
 	struct jbox *b = jbox_new(L);
 
-	b->v = orders_get(c->db, c->merchant, id, ORDERS_ALL);
+	b->v = orders_get(c->db, c->merchant, id, parts);
 	if (b->v == NULL) {
 		lua_pushnil(L);
 		return 1;
@@ -148,7 +148,9 @@ static int l_create(lua_State *L)
 	b->v = NULL;
 	if (id < 0)
 		return luaL_error(L, "orders.create: %s", err);
-	push_order(L, &c, id);
+	/* Lines, not history and payments: a fresh order has little of either,
+	 * and orders.get reads everything when a script wants it. */
+	push_order(L, &c, id, ORDERS_LINES);
 	lua_pushboolean(L, created);
 	return 2;
 }
@@ -162,7 +164,7 @@ static int l_get(lua_State *L)
 		lua_pushnil(L);
 		return 1;
 	}
-	return push_order(L, &c, id);
+	return push_order(L, &c, id, ORDERS_ALL);
 }
 
 static int l_set_status(lua_State *L)
@@ -207,8 +209,7 @@ static int l_mark_paid(lua_State *L)
 	struct ctx c = context(L, "mark_paid");
 	int64_t id = ref_existing(L, &c, 1, "mark_paid");
 	int64_t amount = -1;
-	char err[ORDERS_ERRLEN], gateway[40] = "storefront";
-	struct jbox *b;
+	char err[ORDERS_ERRLEN], status[32];
 
 	if (!lua_isnoneornil(L, 2)) {
 		if (!lua_isinteger(L, 2) || lua_tointeger(L, 2) <= 0)
@@ -216,24 +217,10 @@ static int l_mark_paid(lua_State *L)
 			    " of minor units");
 		amount = lua_tointeger(L, 2);
 	}
-	b = jbox_new(L);
-	b->v = orders_get(c.db, c.merchant, id, 0);
-	if (b->v != NULL) {
-		const char *ch = json_string_value(json_object_get(b->v, "channel"));
-
-		if (ch != NULL)
-			snprintf(gateway, sizeof gateway, "%s", ch);
-		json_decref(b->v);
-		b->v = NULL;
-	}
-	if (orders_mark_paid(c.db, c.merchant, id, amount, gateway, c.event_id, err) != 0)
+	if (orders_mark_paid(c.db, c.merchant, id, amount, NULL, c.event_id, err) != 0 ||
+	    orders_payment_status(c.db, c.merchant, id, status, sizeof status, err) != 0)
 		return luaL_error(L, "orders.mark_paid: %s", err);
-	b->v = orders_get(c.db, c.merchant, id, 0);
-	if (b->v == NULL)
-		return luaL_error(L, "orders.mark_paid: database error");
-	lua_pushstring(L, json_string_value(json_object_get(b->v, "payment_status")));
-	json_decref(b->v);
-	b->v = NULL;
+	lua_pushstring(L, status);
 	return 1;
 }
 

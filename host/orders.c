@@ -587,9 +587,10 @@ int64_t orders_record_payment(struct db *db, const char *merchant, int64_t id,
     const char *reference, int64_t event_id, char *err)
 {
 	struct money_facts f;
-	char cur[16], msg[160], amt[48], currency[8] = "";
+	char msg[160], amt[48], currency[8] = "";
 	sqlite3_stmt *st;
 	int64_t pid;
+	int rc;
 
 	if (!kind_known(kind))
 		return fail(err, "unknown payment kind \"%s\" (authorization, capture, refund, void)",
@@ -601,9 +602,18 @@ int64_t orders_record_payment(struct db *db, const char *merchant, int64_t id,
 		return fail(err, "payment amount %" PRId64 " is out of range", amount);
 	if (gateway == NULL || gateway[0] == '\0' || strlen(gateway) > 64)
 		return fail(err, "a payment needs a gateway name of 1..64 bytes");
-	if (current_status(db, merchant, id, cur, sizeof cur, err) != 0)
-		return -1;
-	if (load_facts(db, id, &f) != 0)
+	st = db_prepare(db, "SELECT currency FROM orders WHERE id = ? AND merchant = ?");
+	if (st == NULL)
+		return db_fail(db, err);
+	sqlite3_bind_int64(st, 1, id);
+	db_bind_text(st, 2, merchant);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(currency, sizeof currency, "%s", (const char *)sqlite3_column_text(st, 0));
+	db_reset(st);
+	if (rc == SQLITE_DONE)
+		return fail(err, "order %" PRId64 " not found", id);
+	if (rc != SQLITE_ROW || load_facts(db, id, &f) != 0)
 		return db_fail(db, err);
 	if (strcmp(status, "succeeded") == 0) {
 		if (strcmp(kind, "refund") == 0 && amount > f.captured - f.refunded)
@@ -613,14 +623,6 @@ int64_t orders_record_payment(struct db *db, const char *merchant, int64_t id,
 			return fail(err, "capture of %" PRId64 " is more than the %" PRId64
 			    " still outstanding", amount, f.total - f.captured);
 	}
-	st = db_prepare(db, "SELECT currency FROM orders WHERE id = ?");
-	if (st == NULL)
-		return db_fail(db, err);
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		snprintf(currency, sizeof currency, "%s", (const char *)sqlite3_column_text(st, 0));
-	db_reset(st);
-
 	st = db_prepare(db, "INSERT INTO payments (order_id, kind, amount, currency, status, gateway,"
 	    " reference, event_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
 	if (st == NULL)
@@ -651,19 +653,49 @@ int64_t orders_record_payment(struct db *db, const char *merchant, int64_t id,
 int orders_mark_paid(struct db *db, const char *merchant, int64_t id,
     int64_t amount, const char *gateway, int64_t event_id, char *err)
 {
+	sqlite3_stmt *st = db_prepare(db, "SELECT channel FROM orders WHERE id = ? AND merchant = ?");
 	struct money_facts f;
-	char cur[16];
+	char channel[40] = "";
+	int rc;
 
-	if (current_status(db, merchant, id, cur, sizeof cur, err) != 0)
-		return -1;
-	if (load_facts(db, id, &f) != 0)
+	if (st == NULL)
+		return db_fail(db, err);
+	sqlite3_bind_int64(st, 1, id);
+	db_bind_text(st, 2, merchant);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(channel, sizeof channel, "%s", (const char *)sqlite3_column_text(st, 0));
+	db_reset(st);
+	if (rc == SQLITE_DONE)
+		return fail(err, "order %" PRId64 " not found", id);
+	if (rc != SQLITE_ROW || load_facts(db, id, &f) != 0)
 		return db_fail(db, err);
 	if (amount < 0)
 		amount = f.total - f.captured;
 	if (amount <= 0)
 		return 0;
 	return orders_record_payment(db, merchant, id, "capture", amount, "succeeded",
-	    gateway, NULL, event_id, err) < 0 ? -1 : 0;
+	    gateway ? gateway : channel, NULL, event_id, err) < 0 ? -1 : 0;
+}
+
+int orders_payment_status(struct db *db, const char *merchant, int64_t id,
+    char *buf, size_t len, char *err)
+{
+	sqlite3_stmt *st = db_prepare(db,
+	    "SELECT payment_status FROM orders WHERE id = ? AND merchant = ?");
+	int rc;
+
+	if (st == NULL)
+		return db_fail(db, err);
+	sqlite3_bind_int64(st, 1, id);
+	db_bind_text(st, 2, merchant);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
+	db_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? fail(err, "order %" PRId64 " not found", id) : db_fail(db, err);
 }
 
 /* ------------------------------------------------------------------ */

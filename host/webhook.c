@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "ordo/crypto.h"
+#include "ordo/db.h"
 #include "ordo/webhook.h"
 
 static int set_error(struct webhook_delivery *out, int result, const char *msg)
@@ -71,18 +74,43 @@ static void body_hash(const char *body, size_t len, char *hex)
 	crypto_hex(d, sizeof d, hex);
 }
 
-/* An id field as exact text: integers via int64, strings as given. */
-static int id_text(const json_t *v, char *buf, size_t len)
+/* A member as exact text the way db_json_probe reads it: integers via
+ * int64, strings as given, else "". */
+static void member_text(const json_t *v, char *buf, size_t len)
 {
-	if (json_is_integer(v)) {
+	buf[0] = '\0';
+	if (json_is_integer(v))
 		snprintf(buf, len, "%" PRId64, (int64_t)json_integer_value(v));
-		return 1;
-	}
-	if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) < 100 &&
-	    token_ok(json_string_value(v))) {
+	else if (json_is_string(v) && json_string_length(v) < len &&
+	    strlen(json_string_value(v)) == json_string_length(v))
 		snprintf(buf, len, "%s", json_string_value(v));
-		return 1;
+}
+
+/*
+ * The cold path, when SQLite said no: jansson says where the body breaks.
+ * If jansson does accept it as an object, read the members from its tree.
+ * @return 0 accepted (vals filled), -1 with out->error set.
+ */
+static int explain_json(const char *body, size_t len, const char *const keys[DB_PROBE_KEYS],
+    char vals[DB_PROBE_KEYS][DB_PROBE_LEN], struct webhook_delivery *out)
+{
+	json_error_t jerr;
+	json_t *v = json_loadb(body, len, 0, &jerr);
+
+	if (v == NULL) {
+		snprintf(out->error, sizeof out->error,
+		    "the body is not valid JSON: %s at byte %d (line %d, column %d)",
+		    jerr.text, jerr.position, jerr.line, jerr.column);
+		return -1;
 	}
+	if (!json_is_object(v)) {
+		json_decref(v);
+		snprintf(out->error, sizeof out->error, "the body must be a JSON object");
+		return -1;
+	}
+	for (int i = 0; i < DB_PROBE_KEYS; i++)
+		member_text(json_object_get(v, keys[i]), vals[i], DB_PROBE_LEN);
+	json_decref(v);
 	return 0;
 }
 
@@ -120,11 +148,10 @@ static const char *order_field(enum channel_kind ch, const char *topic)
 
 int webhook_parse(enum channel_kind ch, const char *secret,
     webhook_header_fn header, void *ctx, const char *body, size_t len,
-    struct webhook_delivery *out)
+    struct db *db, struct webhook_delivery *out)
 {
 	const char *sig, *topic, *delivery = NULL, *field;
-	char hex[2 * CRYPTO_SHA256_LEN + 1], id[112];
-	json_error_t jerr;
+	char hex[2 * CRYPTO_SHA256_LEN + 1];
 	int ok;
 
 	memset(out, 0, sizeof *out);
@@ -162,33 +189,35 @@ int webhook_parse(enum channel_kind ch, const char *secret,
 		return set_error(out, WH_BAD_REQUEST, "the topic header is missing or malformed");
 	snprintf(out->topic, sizeof out->topic, "%s", topic);
 
-	out->payload = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (out->payload == NULL || !json_is_object(out->payload)) {
-		if (out->payload != NULL) {
-			snprintf(out->error, sizeof out->error, "the body must be a JSON object");
-		} else {
-			snprintf(out->error, sizeof out->error,
-			    "the body is not valid JSON: %s at byte %d (line %d, column %d)",
-			    jerr.text, jerr.position, jerr.line, jerr.column);
-		}
-		json_decref(out->payload);
-		out->payload = NULL;
-		return WH_BAD_JSON;
+	/* Hot path: SQLite validates and reads the three members we key on. */
+	static const char *const keys[DB_PROBE_KEYS] = { "id", "order_id", "date_modified_gmt" };
+	char vals[DB_PROBE_KEYS][DB_PROBE_LEN];
+
+	switch (db_json_probe(db, body, len, keys, vals)) {
+	case 1:
+		break;
+	case 0:
+		if (explain_json(body, len, keys, vals, out) != 0)
+			return WH_BAD_JSON;
+		break; /* jansson accepts what SQLite would not: take it */
+	default:
+		return set_error(out, WH_UNAVAILABLE, "the database could not check the body");
 	}
 
 	field = order_field(ch, out->topic);
-	if (field != NULL && id_text(json_object_get(out->payload, field), id, sizeof id))
-		snprintf(out->order_key, sizeof out->order_key, "%s:%s",
-		    config_channel_name(ch), id);
+	if (field != NULL) {
+		const char *v = strcmp(field, "order_id") == 0 ? vals[1] : vals[0];
+
+		if (token_ok(v) && strlen(v) < 100)
+			snprintf(out->order_key, sizeof out->order_key, "%s:%s",
+			    config_channel_name(ch), v);
+	}
 
 	if (ch == CH_WOOCOMMERCE) {
-		const json_t *mod = json_object_get(out->payload, "date_modified_gmt");
-
-		if (id_text(json_object_get(out->payload, "id"), id, sizeof id) &&
-		    json_is_string(mod) && token_ok(json_string_value(mod)) &&
-		    json_string_length(mod) < 40) {
+		if (token_ok(vals[0]) && strlen(vals[0]) < 100 && token_ok(vals[2]) &&
+		    strlen(vals[2]) < 40) {
 			snprintf(out->dedup_key, sizeof out->dedup_key, "woocommerce:%s:%s:%s",
-			    out->topic, id, json_string_value(mod));
+			    out->topic, vals[0], vals[2]);
 			return WH_OK;
 		}
 	} else if (token_ok(delivery)) {

@@ -14,6 +14,7 @@
 #ifndef ORDO_ORDERS_H
 #define ORDO_ORDERS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
 
@@ -74,10 +75,15 @@ int64_t orders_record_payment(struct db *db, const char *merchant, int64_t id,
  * The storefront says it took payment: record a succeeded capture of
  * `amount` (or of everything still outstanding when amount < 0). Nothing is
  * recorded when nothing is outstanding, so repeating it is harmless.
+ * `gateway` NULL means the order's own channel.
  * @return 0 or -1 with err.
  */
 int orders_mark_paid(struct db *db, const char *merchant, int64_t id,
     int64_t amount, const char *gateway, int64_t event_id, char *err);
+
+/* The derived payment status into buf. @return 0 or -1 with err. */
+int orders_payment_status(struct db *db, const char *merchant, int64_t id,
+    char *buf, size_t len, char *err);
 
 struct orders_filter {
 	const char *channel;      /* NULL: any */

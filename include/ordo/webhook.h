@@ -12,14 +12,14 @@
  *   generic      X-Ordo-Signature: sha256=<hex>, X-Ordo-Event, X-Ordo-Delivery
  *
  * Without a delivery id the key is the SHA-256 of the body. Signatures are
- * compared in constant time. Pure: no I/O, no allocation that outlives the
- * call except out->payload.
+ * compared in constant time. The body is checked with db_json_probe()
+ * (SQLite's fast JSON parser); jansson runs only to explain a malformed
+ * body. No I/O besides that read-only query; nothing outlives the call.
  */
 #ifndef ORDO_WEBHOOK_H
 #define ORDO_WEBHOOK_H
 
 #include <stddef.h>
-#include <jansson.h>
 
 #include "ordo/config.h"
 
@@ -32,22 +32,24 @@ enum webhook_result {
 	WH_BAD_SIGNATURE,   /* 401 */
 	WH_BAD_REQUEST,     /* 400: a required header is missing or malformed */
 	WH_BAD_JSON,        /* 400: the body is not a JSON object */
+	WH_UNAVAILABLE,     /* 503: the database could not check the body */
 };
 
 struct webhook_delivery {
 	char topic[128];
 	char dedup_key[400];
 	char order_key[160];   /* "" when the payload names no order */
-	json_t *payload;       /* set on WH_OK; the caller decrefs */
 	char error[256];       /* set on every other result */
 };
 
+struct db;
+
 /*
- * Verify and read one delivery. `secret` is the channel's secret.
- * @return an enum webhook_result; on WH_OK out->payload is a new reference.
+ * Verify and read one delivery. `secret` is the channel's secret; `db` runs
+ * the JSON check. @return an enum webhook_result.
  */
 int webhook_parse(enum channel_kind channel, const char *secret,
     webhook_header_fn header, void *ctx, const char *body, size_t len,
-    struct webhook_delivery *out);
+    struct db *db, struct webhook_delivery *out);
 
 #endif

@@ -4,7 +4,11 @@
  */
 #include <strings.h>
 
+#include <stdlib.h>
+
 #include "ordo/crypto.h"
+#include "ordo/db.h"
+#include "ordo/log.h"
 #include "ordo/webhook.h"
 #include "t.h"
 
@@ -39,14 +43,21 @@ static void sign_hex(const char *secret, const char *body, char *out)
 
 static const char *order_body = "{\"id\":5912345678901234567,\"total_price\":\"19.99\"}";
 
+static struct db *db;
+
 static int parse(enum channel_kind ch, const char *secret, struct hdr *h, const char *body,
     struct webhook_delivery *d)
 {
-	int rc = webhook_parse(ch, secret, lookup, h, body, strlen(body), d);
+	if (db == NULL) {
+		char *err = NULL;
 
-	json_decref(d->payload);
-	d->payload = NULL;
-	return rc;
+		log_set_level(LOG_ERROR);
+		if ((db = db_open(":memory:", 1, &err)) == NULL) {
+			fprintf(stderr, "%s\n", err);
+			exit(1);
+		}
+	}
+	return webhook_parse(ch, secret, lookup, h, body, strlen(body), db, d);
 }
 
 static void test_shopify(void)
@@ -173,5 +184,38 @@ static void test_generic(void)
 	CHECK_INT(parse(CH_GENERIC, "g", h, body, &d), WH_BAD_SIGNATURE);
 }
 
-T_MAIN(test_shopify, test_shopify_refund_order_key, test_bad_json, test_woocommerce,
+/* The SQLite probe reads members exactly as jansson would. */
+static void test_probe(void)
+{
+	static const char *const keys[DB_PROBE_KEYS] = { "id", "order_id", "date_modified_gmt" };
+	static const struct {
+		const char *body;
+		int object;
+		const char *v[DB_PROBE_KEYS];
+	} cases[] = {
+		{ "{\"id\":9223372036854775807,\"order_id\":9007199254740993}", 1,
+		  { "9223372036854775807", "9007199254740993", "" } },
+		{ "{\"id\":\"A-1\",\"date_modified_gmt\":\"2026-11-20T10:00:00\"}", 1,
+		  { "A-1", "", "2026-11-20T10:00:00" } },
+		{ "{\"id\":{\"x\":1},\"order_id\":[1],\"date_modified_gmt\":null}", 1, { "", "", "" } },
+		{ "{\"id\":1.5}", 1, { "", "", "" } },
+		{ "{\"a\":{\"id\":7}}", 1, { "", "", "" } },
+		{ "[1]", 0, { "", "", "" } },
+		{ "\"x\"", 0, { "", "", "" } },
+		{ "{\"id\":1", 0, { "", "", "" } },
+		{ "", 0, { "", "", "" } },
+	};
+	char out[DB_PROBE_KEYS][DB_PROBE_LEN];
+	struct webhook_delivery d;
+
+	parse(CH_GENERIC, "x", (struct hdr[]){ { NULL, NULL } }, "{}", &d); /* opens db */
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		CHECK_INT(db_json_probe(db, cases[i].body, strlen(cases[i].body), keys, out),
+		    cases[i].object);
+		for (int k = 0; cases[i].object && k < DB_PROBE_KEYS; k++)
+			CHECK_STR(out[k], cases[i].v[k]);
+	}
+}
+
+T_MAIN(test_probe, test_shopify, test_shopify_refund_order_key, test_bad_json, test_woocommerce,
     test_generic)
