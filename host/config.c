@@ -767,7 +767,7 @@ out:
  */
 
 static const char *const server_keys[] = {
-	"listen", "database", "durability", "body_limit", "scripts", "retry", NULL,
+	"listen", "database", "durability", "body_limit", "scripts", "retry", "inbox_limit", NULL,
 };
 static const char *const retry_keys[] = {
 	"max_attempts", "base_delay", "max_delay", NULL,
@@ -872,6 +872,10 @@ static int parse_server(struct ctx *c, const yaml_node_t *map)
 	if ((v = map_get(c, map, "body_limit")) != NULL &&
 	    get_unit(c, v, sub(w, sizeof w, where, "body_limit"), 0, 1, GIB,
 	    "1 byte and 1GiB", &s->body_limit) != 0)
+		goto out;
+	if ((v = map_get(c, map, "inbox_limit")) != NULL &&
+	    get_int(c, v, sub(w, sizeof w, where, "inbox_limit"), 1, INT64_C(100000000),
+	    &s->inbox_limit) != 0)
 		goto out;
 	if ((v = map_get(c, map, "scripts")) != NULL) {
 		struct stat st;
@@ -1139,6 +1143,7 @@ static int set_defaults(struct ctx *c)
 	s->listen_port = 8080;
 	s->durability_full = 1;
 	s->body_limit = MIB;
+	s->inbox_limit = 100000;
 	s->max_attempts = 8;
 	s->retry_base_ms = 1000;
 	s->retry_max_ms = 3600 * 1000;

@@ -23,6 +23,12 @@
 #include "ordo/metrics.h"
 #include "ordo/sandbox.h"
 
+/* Handlers' share of the loop while deliveries arrive: a slice of
+ * cfg.slice_ms, then YIELD_MS for I/O. "Arriving" means one came within
+ * BUSY_WINDOW_MS. */
+#define YIELD_MS 20
+#define BUSY_WINDOW_MS 50
+
 struct row {
 	int64_t id;
 	char *merchant, *source, *channel, *topic, *order_key;
@@ -35,8 +41,9 @@ struct dispatch {
 	struct dispatch_config cfg;
 	dispatch_lookup_fn lookup;
 	void *lookup_arg;
-	struct event *run_ev;   /* active: run a batch now */
+	struct event *next_ev;  /* timer: the next batch */
 	struct event *wake_ev;  /* timer: the next backoff falls due */
+	int64_t last_ingress;   /* clock_mono_ms of the latest delivery */
 };
 
 static void run_cb(evutil_socket_t fd, short what, void *arg)
@@ -63,9 +70,9 @@ struct dispatch *dispatch_new(struct event_base *base, struct db *db,
 		d->cfg.max_attempts = 8;
 	d->lookup = lookup;
 	d->lookup_arg = arg;
-	d->run_ev = event_new(base, -1, 0, run_cb, d);
+	d->next_ev = evtimer_new(base, run_cb, d);
 	d->wake_ev = evtimer_new(base, run_cb, d);
-	if (d->run_ev == NULL || d->wake_ev == NULL) {
+	if (d->next_ev == NULL || d->wake_ev == NULL) {
 		dispatch_free(d);
 		return NULL;
 	}
@@ -76,17 +83,40 @@ void dispatch_free(struct dispatch *d)
 {
 	if (d == NULL)
 		return;
-	if (d->run_ev)
-		event_free(d->run_ev);
+	if (d->next_ev)
+		event_free(d->next_ev);
 	if (d->wake_ev)
 		event_free(d->wake_ev);
 	free(d);
 }
 
+/*
+ * Schedule the next batch. Never event_active: libevent runs a queue until
+ * it is empty, so a batch that re-activated itself would drain the whole
+ * backlog before the loop polled again. A timer fires only after the next
+ * poll. While deliveries are arriving, handlers yield YIELD_MS of loop time
+ * after each slice, so acknowledging a delivery (a few loop turns: commit,
+ * write, read the next) is not queued behind handler slices; when ingress
+ * is quiet, batches run back to back.
+ */
+static void schedule(struct dispatch *d)
+{
+	struct timeval tv = { 0, 0 };
+
+	if (clock_mono_ms() - d->last_ingress < BUSY_WINDOW_MS)
+		tv.tv_usec = YIELD_MS * 1000;
+	evtimer_add(d->next_ev, &tv);
+}
+
 void dispatch_kick(struct dispatch *d)
 {
-	if (!event_pending(d->run_ev, EV_TIMEOUT, NULL))
-		event_active(d->run_ev, EV_TIMEOUT, 0);
+	if (!evtimer_pending(d->next_ev, NULL))
+		schedule(d);
+}
+
+void dispatch_note_ingress(struct dispatch *d)
+{
+	d->last_ingress = clock_mono_ms();
 }
 
 int64_t dispatch_backoff_ms(const struct dispatch_config *cfg, int attempt, uint32_t rnd)
@@ -399,9 +429,7 @@ out:
 		return -1;
 	}
 	if (n == d->cfg.batch_size || ran < n) {
-		/* More is ready: run again after what the loop has queued meanwhile
-		 * (deliveries waiting to be acknowledged go first). */
-		dispatch_kick(d);
+		schedule(d); /* more is ready */
 	} else {
 		arm_wake(d, clock_now_ms());
 	}

@@ -62,6 +62,8 @@ static void committed(void *arg, int status, int64_t id, int duplicate)
 
 	unlink_waiter(w);
 	count(w->channel, status != 0 ? "unavailable" : duplicate ? "duplicate" : "accepted");
+	if (status == 0 && !duplicate)
+		w->s->pending++;
 	if (w->req != NULL) {
 		if (status != 0) {
 			evhttp_add_header(evhttp_request_get_output_headers(w->req), "Retry-After", "5");
@@ -107,6 +109,15 @@ void ingress_webhook(struct server *s, struct evhttp_request *req, char **seg, i
 	if (kind < 0 || m->channel_secret[kind] == NULL) {
 		http_reply_error(req, 404, "not_found", "merchant \"%s\" has no channel \"%s\"",
 		    m->id, seg[2]);
+		return;
+	}
+	if (s->pending >= s->cfg->server.inbox_limit) {
+		/* Handlers are behind: push back rather than queue without end.
+		 * Storefronts retry, and nothing is stored from this request. */
+		count(seg[2], "backpressure");
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "30");
+		http_reply_error(req, 503, "unavailable", "%lld events are waiting to be processed;"
+		    " retry later", (long long)s->pending);
 		return;
 	}
 	body = http_body(req, &len);

@@ -147,6 +147,7 @@ static void route(struct evhttp_request *req, void *arg)
 			http_reply_error(req, 503, "unavailable", "ordo is shutting down");
 			return;
 		}
+		dispatch_note_ingress(s->dispatch);
 		ingress_webhook(s, req, seg, n);
 	} else if (n >= 2 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0) {
 		api_handle(s, req, seg, n);
@@ -206,6 +207,21 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	failed = server_reload(s);
 	if (failed == 0)
 		dispatch_kick(s->dispatch);
+}
+
+/* Recount the inbox each second; arrivals in between are added by
+ * ingress, so backpressure reacts within a loop turn. */
+static void depth_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	struct timeval tv = { 1, 0 };
+	int64_t n = inbox_depth(s->db);
+
+	(void)fd;
+	(void)what;
+	if (n >= 0)
+		s->pending = n;
+	evtimer_add(s->depth_ev, &tv);
 }
 
 static void committed(void *arg)
@@ -293,7 +309,8 @@ int server_run(struct ordo_config *cfg)
 	s.sig_int = evsignal_new(s.base, SIGINT, on_stop, &s);
 	s.sig_hup = evsignal_new(s.base, SIGHUP, on_hup, &s);
 	s.drain = evtimer_new(s.base, drain_cb, &s);
-	if (!s.sig_term || !s.sig_int || !s.sig_hup || !s.drain ||
+	s.depth_ev = evtimer_new(s.base, depth_cb, &s);
+	if (!s.sig_term || !s.sig_int || !s.sig_hup || !s.drain || !s.depth_ev ||
 	    evsignal_add(s.sig_term, NULL) || evsignal_add(s.sig_int, NULL) ||
 	    evsignal_add(s.sig_hup, NULL))
 		goto out;
@@ -301,6 +318,7 @@ int server_run(struct ordo_config *cfg)
 	snprintf(port, sizeof port, "%d", bound_port(s.sock));
 	log_info("listening", "addr", cfg->server.listen_host, "port", port,
 	    "database", cfg->server.database, NULL);
+	depth_cb(-1, 0, &s);
 	dispatch_kick(s.dispatch); /* whatever was pending before a restart */
 	event_base_dispatch(s.base);
 	inbox_flush(s.inbox);
@@ -322,6 +340,8 @@ out:
 		event_free(s.sig_hup);
 	if (s.drain)
 		event_free(s.drain);
+	if (s.depth_ev)
+		event_free(s.depth_ev);
 	for (size_t i = 0; s.sandboxes && i < cfg->n_merchants; i++)
 		sandbox_free(s.sandboxes[i]);
 	free(s.sandboxes);

@@ -41,6 +41,7 @@ struct server_config {
 	char *database;        /* absolute path; default <config dir>/../var/ordo.db */
 	int durability_full;   /* 1 = synchronous=FULL (default), 0 = NORMAL */
 	int64_t body_limit;    /* bytes; default 1 MiB */
+	int64_t inbox_limit;   /* pending events past which webhooks get 503; default 100,000 */
 	char *scripts_dir;     /* absolute path of the Lua library (scripts/) */
 	int max_attempts;      /* handler attempts before a dead letter; default 8 */
 	int64_t retry_base_ms; /* first retry delay; default 1000 */

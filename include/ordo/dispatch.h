@@ -39,6 +39,10 @@ void dispatch_free(struct dispatch *d);
 /* New events may be ready: run a batch soon (from the loop). */
 void dispatch_kick(struct dispatch *d);
 
+/* A delivery just arrived: while they keep arriving, handlers run in
+ * slices that leave most of the loop to acknowledging them. */
+void dispatch_note_ingress(struct dispatch *d);
+
 /* Run one batch now. @return events finished (done or dead), -1 when the
  * batch could not commit (it is retried later). */
 int dispatch_run_once(struct dispatch *d);

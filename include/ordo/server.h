@@ -23,7 +23,8 @@ struct server {
 	struct dispatch *dispatch;
 	struct evhttp *http;
 	struct evhttp_bound_socket *sock;
-	struct event *sig_term, *sig_int, *sig_hup, *drain;
+	struct event *sig_term, *sig_int, *sig_hup, *drain, *depth_ev;
+	int64_t pending;                /* inbox depth: counted each second, plus arrivals */
 	struct waiter *waiters;         /* webhook requests waiting for a commit */
 	int unanswered;                 /* requests not yet fully answered */
 	int stopping;

@@ -126,6 +126,7 @@ static void test_full_config(void)
 	    "  database: ../data/./x/../ordo.db\n"
 	    "  durability: normal\n"
 	    "  body_limit: 512KiB\n"
+	    "  inbox_limit: 5000\n"
 	    "  scripts: ../scripts/\n"
 	    "  retry:\n"
 	    "    max_attempts: 5\n"
@@ -167,6 +168,7 @@ static void test_full_config(void)
 	CHECK_STR(cfg->server.database, at("data/ordo.db"));
 	CHECK_INT(cfg->server.durability_full, 0);
 	CHECK_INT(cfg->server.body_limit, 512 * 1024);
+	CHECK_INT(cfg->server.inbox_limit, 5000);
 	CHECK_STR(cfg->server.scripts_dir, at("scripts"));
 	CHECK_INT(cfg->server.max_attempts, 5);
 	CHECK_INT(cfg->server.retry_base_ms, 250);
@@ -189,7 +191,7 @@ static void test_full_config(void)
 	CHECK_STR(m->channel_secret[CH_GENERIC], "s-gen");
 	CHECK_INT(m->instruction_limit, 5000);
 	CHECK_INT(m->memory_limit, 2 * 1024 * 1024);
-	CHECK_INT(m->line, 12);
+	CHECK_INT(m->line, 13);
 
 	m = &cfg->merchants[1];
 	CHECK_STR(m->id, "kyoto_tea-2");
@@ -200,7 +202,7 @@ static void test_full_config(void)
 	CHECK(m->channel_secret[CH_SHOPIFY] == NULL);
 	CHECK_INT(m->instruction_limit, 10000000);
 	CHECK_INT(m->memory_limit, 64 * 1024 * 1024);
-	CHECK_INT(m->line, 25);
+	CHECK_INT(m->line, 26);
 
 	CHECK(config_merchant(cfg, "acme") == &cfg->merchants[0]);
 	CHECK(config_merchant(cfg, "kyoto_tea-2") == &cfg->merchants[1]);
@@ -224,6 +226,7 @@ static void test_defaults(void)
 	CHECK_STR(cfg->server.database, at("var/ordo.db"));
 	CHECK_INT(cfg->server.durability_full, 1);
 	CHECK_INT(cfg->server.body_limit, 1024 * 1024);
+	CHECK_INT(cfg->server.inbox_limit, 100000);
 	CHECK_STR(cfg->server.scripts_dir, at("scripts"));
 	CHECK_INT(cfg->server.max_attempts, 8);
 	CHECK_INT(cfg->server.retry_base_ms, 1000);
@@ -400,7 +403,7 @@ static void test_errors(void)
 		/* server */
 		{ "server: [1]\n", 1, 9, "server: expected a mapping, got a list" },
 		{ "server:\n  listn: x\n", 2, 3, "unknown key \"listn\" in server (allowed: "
-		    "listen, database, durability, body_limit, scripts, retry)" },
+		    "listen, database, durability, body_limit, scripts, retry, inbox_limit)" },
 		{ "server:\n  listen: \":1\"\n  listen: \":2\"\n", 3, 3,
 		    "duplicate key \"listen\" in server" },
 		{ "server:\n  listen: {a: 1}\n", 2, 11, "server.listen: expected a string, got a mapping" },
@@ -409,6 +412,7 @@ static void test_errors(void)
 		{ "server:\n  durability: fast\n", 2, 15,
 		    "server.durability: expected full or normal, got \"fast\"" },
 		{ "server:\n  body_limit: 12XB\n", 2, 15, "server.body_limit: bad size \"12XB\"" },
+		{ "server:\n  inbox_limit: 0\n", 2, 16, "server.inbox_limit: must be between 1 and 100000000, got 0" },
 		{ "server:\n  body_limit: 2GiB\n", 2, 15,
 		    "server.body_limit: must be between 1 byte and 1GiB, got \"2GiB\"" },
 		{ "server:\n  database: ../flows\n", 2, 13, "is a folder; name the database file" },
