@@ -276,7 +276,7 @@ static int parse_int(const char *text, int64_t *out)
  * takes an explicit 0.0.0.0 or [::]) or "[V6]:PORT". The host is an IPv6
  * literal in brackets, or a name or IPv4 address. @return 0 or -1.
  */
-static int parse_listen(const char *text, char **host_out, int *port_out)
+int config_parse_listen(const char *text, char **host_out, int *port_out)
 {
 	const char *colon = strrchr(text, ':');
 	char host[256];
@@ -824,7 +824,7 @@ static int parse_server(struct ctx *c, const yaml_node_t *map)
 
 		if (get_string(c, v, "server.listen", &text) != 0)
 			goto out;
-		if (parse_listen(text, &host, &s->listen_port) != 0) {
+		if (config_parse_listen(text, &host, &s->listen_port) != 0) {
 			fail(c, v, "server.listen: bad address \"%s\": expected HOST:PORT, "
 			    ":PORT or [IPv6]:PORT with a port from 0 to 65535",
 			    show(text, strlen(text), shown, sizeof shown));

@@ -8,7 +8,6 @@
  * Depends on config, sandbox and server. Flags override the config file.
  * Exit status: 0 success, 1 failure at run time, 2 bad usage or config.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,37 +86,18 @@ static int parse_opts(int argc, char **argv, int allow_serve, struct opts *o, co
 	return 0;
 }
 
-/* HOST:PORT, :PORT or [V6]:PORT into the config. @return 0 or -1. */
+/* --listen HOST:PORT into the config, by the config's own rules. */
 static int override_listen(struct server_config *sc, const char *text)
 {
-	const char *colon = strrchr(text, ':');
-	char host[256], *end;
-	long port;
-	size_t hl;
+	char *host = NULL;
+	int port;
 
-	if (colon == NULL)
+	if (config_parse_listen(text, &host, &port) != 0)
 		return -1;
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || errno || port < 0 || port > 65535)
-		return -1;
-	hl = (size_t)(colon - text);
-	if (hl >= sizeof host)
-		return -1;
-	memcpy(host, text, hl);
-	host[hl] = '\0';
-	if (host[0] == '[') {
-		if (hl < 3 || host[hl - 1] != ']')
-			return -1;
-		memmove(host, host + 1, hl - 2);
-		host[hl - 2] = '\0';
-	} else if (strchr(host, ':') != NULL) {
-		return -1;
-	}
 	free(sc->listen_host);
-	sc->listen_host = strdup(host[0] ? host : "127.0.0.1");
-	sc->listen_port = (int)port;
-	return sc->listen_host ? 0 : -1;
+	sc->listen_host = host;
+	sc->listen_port = port;
+	return 0;
 }
 
 static struct ordo_config *load(const char *path)

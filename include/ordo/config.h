@@ -76,6 +76,12 @@ void config_free(struct ordo_config *cfg);
 const struct merchant_config *config_merchant(const struct ordo_config *cfg,
     const char *id);
 
+/*
+ * Parse "HOST:PORT", ":PORT" (host 127.0.0.1) or "[V6]:PORT".
+ * @return 0 with *host a malloc'd string the caller frees, or -1.
+ */
+int config_parse_listen(const char *text, char **host, int *port);
+
 /* Parse "1MiB", "512KiB", "64MB", "1048576" into bytes. @return 0 or -1. */
 int config_parse_size(const char *text, int64_t *out);
 /* Parse "250ms", "2s", "5m", "1h", "7d" into milliseconds. @return 0 or -1. */

@@ -219,6 +219,21 @@ end
 
 -- nil for an empty table. The host reads an empty Lua table as an empty
 -- JSON object, which is wrong for lists and pointless for records.
+-- A customer block shaped {id, email, first_name, last_name, phone}, as
+-- Shopify and the generic format send it; nil when absent or empty.
+function M.customer(r, c)
+	if r:object(c, "customer") == nil then
+		return nil
+	end
+	return M.nonempty({
+		external_id = r:opt_id(c.id, "customer.id"),
+		email = r:text(c.email, "customer.email"),
+		first_name = r:text(c.first_name, "customer.first_name"),
+		last_name = r:text(c.last_name, "customer.last_name"),
+		phone = r:text(c.phone, "customer.phone"),
+	})
+end
+
 function M.nonempty(t)
 	if t == nil or next(t) == nil then
 		return nil

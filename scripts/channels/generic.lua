@@ -34,18 +34,7 @@ local EVENTS = {
 -- Orders
 ---------------------------------------------------------------------------
 
-local function customer(r, c)
-	if r:object(c, "customer") == nil then
-		return nil
-	end
-	return common.nonempty({
-		external_id = r:opt_id(c.id, "customer.id"),
-		email = r:text(c.email, "customer.email"),
-		first_name = r:text(c.first_name, "customer.first_name"),
-		last_name = r:text(c.last_name, "customer.last_name"),
-		phone = r:text(c.phone, "customer.phone"),
-	})
-end
+local customer = common.customer
 
 local ADDRESS_FIELDS = { "name", "address1", "address2", "city", "province", "zip",
 	"country_code", "phone" }

@@ -33,18 +33,7 @@ local EVENTS = {
 -- Orders
 ---------------------------------------------------------------------------
 
-local function customer(r, c)
-	if r:object(c, "customer") == nil then
-		return nil
-	end
-	return common.nonempty({
-		external_id = r:opt_id(c.id, "customer.id"),
-		email = r:text(c.email, "customer.email"),
-		first_name = r:text(c.first_name, "customer.first_name"),
-		last_name = r:text(c.last_name, "customer.last_name"),
-		phone = r:text(c.phone, "customer.phone"),
-	})
-end
+local customer = common.customer
 
 local function shipping_address(r, a)
 	if r:object(a, "shipping_address") == nil then
