@@ -31,6 +31,7 @@ static const char *workflow =
 	"  orders.note({channel = 'api', external_id = ev.ext}, 'note ' .. ev.n)\n"
 	"end\n"
 	"function w.spin(ev) while true do end end\n"
+	"function w.eval(ev) orders.create(ev.order); assert(load(ev.code))() end\n"
 	"return w\n";
 
 static const struct sandbox_module mods[] = { { "orders", l_orders_open }, { NULL, NULL } };
@@ -250,6 +251,77 @@ static void test_limit_dead_letters_at_once(void)
 	teardown(&f);
 }
 
+/* Primitives called with wrong types or huge arguments fail cleanly, name
+ * the problem, and leave nothing behind (the event's savepoint rolls back,
+ * including the order the handler created first). */
+static const struct {
+	const char *code;
+	const char *error;
+} abuse[] = {
+	{ "orders.create('x')", "bad argument #1 to 'create' (table expected, got string)" },
+	{ "orders.create({})", "channel is required" },
+	{ "orders.create({channel='x', external_id='1', currency='USD', total=1.5})", "minor units" },
+	{ "local t = {} t.t = t orders.create({channel='x', external_id='1', currency='USD',"
+	  " total=1, customer=t})", "cycle" },
+	{ "local t = {} for i = 1, 100 do t = {t} end orders.create({channel='x',"
+	  " external_id='1', currency='USD', total=1, customer={a=t}})", "deep" },
+	{ "orders.create({channel='x', external_id=string.rep('9', 300), currency='USD', total=1})",
+	  "longer than 255" },
+	{ "orders.create({channel='x', external_id='1', currency='USD', total=1,"
+	  " lines={{quantity=1e300, unit_price=1, total=1}}})", "must be an integer" },
+	{ "orders.get(print)", "must be an id or a table, not function" },
+	{ "orders.get({channel=1})", "with text values" },
+	{ "orders.note({channel='api', external_id='9'}, string.rep('x', 70000))", "1..65536 bytes" },
+	{ "orders.note(99999, 'x')", "order 99999 not found" },
+	{ "orders.tag({channel='api', external_id='9'}, '')", "1..255 bytes" },
+	{ "orders.set_status({channel='api', external_id='9'}, 'shipped')", "unknown order status" },
+	{ "orders.set_status({channel='api', external_id='9'}, 'completed')"
+	  " orders.set_status({channel='api', external_id='9'}, 'placed')", "cannot go from completed to placed" },
+	{ "orders.mark_paid({channel='api', external_id='9'}, 1.5)", "positive integer" },
+	{ "orders.mark_paid({channel='api', external_id='9'}, -5)", "positive integer" },
+	{ "orders.mark_paid({channel='api', external_id='9'}, 101)", "more than the 100 still outstanding" },
+	{ "money.parse(19.99, 'USD')", "money.parse" },
+	{ "json.decode('{')", "at byte" },
+};
+
+static void test_primitive_abuse(void)
+{
+	struct fixture f;
+	char payload[1024];
+	json_t *dl, *list;
+	size_t n = sizeof abuse / sizeof abuse[0];
+
+	setup(&f);
+	for (size_t i = 0; i < n; i++) {
+		json_t *p = json_pack("{s:{s:s,s:s,s:s,s:i},s:s}", "order", "channel", "api",
+		    "external_id", "9", "currency", "USD", "total", 100, "code", abuse[i].code);
+		char *text = json_dumps(p, JSON_COMPACT);
+
+		snprintf(payload, sizeof payload, "%s", text);
+		free(text);
+		json_decref(p);
+		add(&f, "eval", NULL, payload);
+	}
+	for (int round = 0; round < 4; round++) {
+		dispatch_run_once(f.d);
+		clock_advance(2000);
+	}
+	dl = dispatch_dead_letters(f.db, "m1", 100);
+	list = json_object_get(dl, "dead_letters");
+	CHECK_INT(json_array_size(list), n);
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		/* newest first: dead letter i is case n-1-i */
+		const char *err = json_string_value(json_object_get(json_array_get(list, i), "error"));
+		CHECK_HAS(err, "eval: ");
+		CHECK_HAS(err, abuse[n - 1 - i].error);
+	}
+	json_decref(dl);
+	/* Every handler created order 9 first; every event rolled back. */
+	CHECK_INT(orders_find(f.db, "m1", "api", "9"), 0);
+	CHECK(!db_in_transaction(f.db));
+	teardown(&f);
+}
+
 static void test_backoff(void)
 {
 	struct dispatch_config c = { .retry_base_ms = 1000, .retry_max_ms = 60000 };
@@ -267,4 +339,5 @@ static void test_backoff(void)
 }
 
 T_MAIN(test_success, test_failure_rolls_back_then_dead_letters,
-    test_order_events_wait_their_turn, test_limit_dead_letters_at_once, test_backoff)
+    test_order_events_wait_their_turn, test_limit_dead_letters_at_once, test_primitive_abuse,
+    test_backoff)
