@@ -915,7 +915,7 @@ static const char *const merchant_keys[] = {
 	"limits", NULL,
 };
 static const char *const channel_keys[] = { "secret", NULL };
-static const char *const limit_keys[] = { "instructions", "memory", NULL };
+static const char *const limit_keys[] = { "instructions", "memory", "webhooks_per_second", NULL };
 
 /* API keys must be unique across every merchant: authentication finds the
  * merchant by its key, so a shared key would log in as whichever is first. */
@@ -1006,6 +1006,10 @@ static int parse_limits(struct ctx *c, const yaml_node_t *map,
 	if ((v = map_get(c, map, "memory")) != NULL &&
 	    get_unit(c, v, sub(w, sizeof w, where, "memory"), 0, MIB, 4 * GIB,
 	    "1MiB and 4GiB", &m->memory_limit) != 0)
+		return -1;
+	if ((v = map_get(c, map, "webhooks_per_second")) != NULL &&
+	    get_int(c, v, sub(w, sizeof w, where, "webhooks_per_second"), 0, 1000000,
+	    &m->webhook_rate) != 0)
 		return -1;
 	return 0;
 }

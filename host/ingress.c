@@ -13,6 +13,7 @@
 
 #include <event2/http.h>
 
+#include "ordo/clock.h"
 #include "ordo/http.h"
 #include "ordo/inbox.h"
 #include "ordo/log.h"
@@ -77,6 +78,27 @@ static void committed(void *arg, int status, int64_t id, int duplicate)
 	free(w);
 }
 
+/*
+ * Take one delivery from the merchant's bucket: `rate` per second, bursts of
+ * two seconds' worth. @return 0, or the seconds to wait (>= 1).
+ */
+static int64_t rate_take(struct bucket *b, int64_t rate)
+{
+	int64_t now = clock_mono_ms(), cap = 2000 * rate;
+
+	if (rate <= 0)
+		return 0;
+	b->tokens += (now - b->at) * rate;
+	b->at = now;
+	if (b->tokens > cap)
+		b->tokens = cap;
+	if (b->tokens >= 1000) {
+		b->tokens -= 1000;
+		return 0;
+	}
+	return (1000 - b->tokens + 1000 * rate - 1) / (1000 * rate);
+}
+
 static const char *header_cb(void *ctx, const char *name)
 {
 	return http_header(ctx, name);
@@ -90,6 +112,7 @@ void ingress_webhook(struct server *s, struct evhttp_request *req, char **seg, i
 	struct waiter *w;
 	const char *body;
 	size_t len;
+	int64_t wait;
 	int kind, rc;
 
 	if (n != 3) {
@@ -152,6 +175,17 @@ void ingress_webhook(struct server *s, struct evhttp_request *req, char **seg, i
 		return;
 	default:
 		break;
+	}
+	wait = rate_take(&s->buckets[m - s->cfg->merchants], m->webhook_rate);
+	if (wait > 0) {
+		char after[24];
+
+		count(seg[2], "rate_limited");
+		snprintf(after, sizeof after, "%lld", (long long)wait);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", after);
+		http_reply_error(req, 429, "rate_limited", "merchant \"%s\" is limited to %lld"
+		    " webhooks per second; retry in %s s", m->id, (long long)m->webhook_rate, after);
+		return;
 	}
 	/* The raw body is what we store, byte for byte. */
 

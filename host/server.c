@@ -281,8 +281,13 @@ int server_run(struct ordo_config *cfg)
 		goto out;
 	}
 	s.sandboxes = calloc(cfg->n_merchants ? cfg->n_merchants : 1, sizeof *s.sandboxes);
-	if (s.sandboxes == NULL)
+	s.buckets = calloc(cfg->n_merchants ? cfg->n_merchants : 1, sizeof *s.buckets);
+	if (s.sandboxes == NULL || s.buckets == NULL)
 		goto out;
+	for (size_t i = 0; i < cfg->n_merchants; i++) {
+		s.buckets[i].tokens = 2000 * cfg->merchants[i].webhook_rate;
+		s.buckets[i].at = clock_mono_ms();
+	}
 	if (server_reload(&s) != 0) {
 		log_error("not starting: a workflow failed to load (run `ordo check`)", NULL);
 		goto out;
@@ -345,6 +350,7 @@ out:
 	for (size_t i = 0; s.sandboxes && i < cfg->n_merchants; i++)
 		sandbox_free(s.sandboxes[i]);
 	free(s.sandboxes);
+	free(s.buckets);
 	db_close(s.db);
 	if (s.base)
 		event_base_free(s.base);

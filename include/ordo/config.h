@@ -32,6 +32,8 @@ struct merchant_config {
 	char *channel_secret[CH_COUNT]; /* NULL when the channel is not enabled */
 	int64_t instruction_limit;      /* per handler run; default 10,000,000 */
 	int64_t memory_limit;           /* bytes per merchant state; default 64 MiB */
+	int64_t webhook_rate;           /* verified deliveries per second, bursts of
+	                                   2 s; beyond it 429; 0 (default) = no limit */
 	int line;                       /* where the merchant starts, for messages */
 };
 

@@ -14,6 +14,12 @@ struct evhttp_request;
 struct inbox;
 struct sandbox;
 
+/* A token bucket, in thousandths of a delivery. */
+struct bucket {
+	int64_t tokens;
+	int64_t at;      /* clock_mono_ms of the last refill */
+};
+
 struct server {
 	struct ordo_config *cfg;
 	struct db *db;
@@ -25,6 +31,7 @@ struct server {
 	struct evhttp_bound_socket *sock;
 	struct event *sig_term, *sig_int, *sig_hup, *drain, *depth_ev;
 	int64_t pending;                /* inbox depth: counted each second, plus arrivals */
+	struct bucket *buckets;         /* per merchant: webhook rate limit */
 	struct waiter *waiters;         /* webhook requests waiting for a commit */
 	int unanswered;                 /* requests not yet fully answered */
 	int stopping;

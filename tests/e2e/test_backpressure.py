@@ -1,5 +1,8 @@
-"""Backpressure: past server.inbox_limit pending events, webhooks get 503
-with Retry-After and nothing is stored; the daemon keeps answering."""
+"""Backpressure: past server.inbox_limit pending events webhooks get 503, and
+past a merchant's webhooks_per_second they get 429, both with Retry-After;
+nothing is stored from a refused delivery and the daemon keeps answering."""
+import time
+
 from conftest import metric, shopify_order, unique_id
 
 ALWAYS_FAILS = """
@@ -31,3 +34,34 @@ def test_webhooks_get_503_past_the_inbox_limit(ordo_factory):
     assert o.find("shopify", str(refused)) == []
     samples = o.metrics()
     assert metric(samples, "ordo_webhooks_total", channel="shopify", outcome="backpressure") == 2
+
+
+def test_per_merchant_webhook_rate_limit_is_429(ordo_factory):
+    # beta: 2 verified deliveries per second, bursts of 4; acme: no limit.
+    def limit_beta(text):
+        return text.replace('      memory: "16MiB"\n',
+                            '      memory: "16MiB"\n      webhooks_per_second: 2\n')
+    o = ordo_factory(edit=limit_beta)
+    codes, limited = [], None
+    for _ in range(7):
+        oid = unique_id()
+        r = o.shopify(shopify_order(oid), merchant="beta")
+        codes.append(r.status_code)
+        if r.status_code == 429 and limited is None:
+            limited = (oid, r)
+    assert codes[:4] == [200] * 4, codes
+    assert 429 in codes[4:], codes
+    oid, r = limited
+    assert r.json()["error"]["code"] == "rate_limited"
+    assert "2 webhooks per second" in r.json()["error"]["message"]
+    assert int(r.headers["Retry-After"]) >= 1
+    # Other merchants are not limited.
+    for _ in range(5):
+        assert o.shopify(shopify_order(unique_id()), merchant="acme").status_code == 200
+    # Nothing from the refused delivery was stored.
+    assert o.find("shopify", str(oid), merchant="beta") == []
+    samples = o.metrics()
+    assert metric(samples, "ordo_webhooks_total", channel="shopify", outcome="rate_limited") >= 1
+    # The bucket refills: after a second, beta is served again.
+    time.sleep(1.1)
+    assert o.shopify(shopify_order(unique_id()), merchant="beta").status_code == 200

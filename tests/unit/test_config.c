@@ -146,6 +146,7 @@ static void test_full_config(void)
 	    "    limits:\n"
 	    "      instructions: 5000\n"
 	    "      memory: 2MiB\n"
+	    "      webhooks_per_second: 25\n"
 	    "  - id: kyoto_tea-2\n"
 	    "    currency: JPY\n"
 	    "    workflow: ../flows/other.lua\n";
@@ -191,6 +192,7 @@ static void test_full_config(void)
 	CHECK_STR(m->channel_secret[CH_GENERIC], "s-gen");
 	CHECK_INT(m->instruction_limit, 5000);
 	CHECK_INT(m->memory_limit, 2 * 1024 * 1024);
+	CHECK_INT(m->webhook_rate, 25);
 	CHECK_INT(m->line, 13);
 
 	m = &cfg->merchants[1];
@@ -202,6 +204,7 @@ static void test_full_config(void)
 	CHECK(m->channel_secret[CH_SHOPIFY] == NULL);
 	CHECK_INT(m->instruction_limit, 10000000);
 	CHECK_INT(m->memory_limit, 64 * 1024 * 1024);
+	CHECK_INT(m->webhook_rate, 0);
 	CHECK_INT(m->line, 26);
 
 	CHECK(config_merchant(cfg, "acme") == &cfg->merchants[0]);
@@ -493,7 +496,7 @@ static void test_errors(void)
 		    "merchants[0].limits.memory: must be between 1MiB and 4GiB, got \"1KiB\"" },
 		{ M0 "    limits: {memory: 5GiB}\n", 5, 22, "must be between 1MiB and 4GiB" },
 		{ M0 "    limits: {cpu: 1}\n", 5, 14,
-		    "unknown key \"cpu\" in merchants[0].limits (allowed: instructions, memory)" },
+		    "unknown key \"cpu\" in merchants[0].limits (allowed: instructions, memory, webhooks_per_second)" },
 		{ M0 "    name: \"a\\0b\"\n", 5, 11, "merchants[0].name: the value contains a NUL character" },
 		{ M0 "    name: \"${1X}\"\n", 5, 11, "merchants[0].name: bad variable reference" },
 		{ M0 "    name: \"${X\"\n", 5, 11, "bad variable reference" },
