@@ -205,7 +205,7 @@ static void test_full_config(void)
 	CHECK_INT(m->instruction_limit, 10000000);
 	CHECK_INT(m->memory_limit, 64 * 1024 * 1024);
 	CHECK_INT(m->webhook_rate, 0);
-	CHECK_INT(m->line, 26);
+	CHECK_INT(m->line, 27);
 
 	CHECK(config_merchant(cfg, "acme") == &cfg->merchants[0]);
 	CHECK(config_merchant(cfg, "kyoto_tea-2") == &cfg->merchants[1]);

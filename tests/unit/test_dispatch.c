@@ -55,7 +55,8 @@ static struct sandbox *lookup(void *arg, const char *merchant)
 static void setup(struct fixture *f)
 {
 	char path[128], scripts[PATH_MAX], *err = NULL;
-	struct dispatch_config dc = { .max_attempts = 3, .retry_base_ms = 100, .retry_max_ms = 1000 };
+	struct dispatch_config dc = { .max_attempts = 3, .retry_base_ms = 100, .retry_max_ms = 1000,
+	    .slice_ms = 600000 /* deterministic: batches are never cut short by time */ };
 	FILE *fp;
 
 	memset(f, 0, sizeof *f);
