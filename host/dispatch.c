@@ -162,7 +162,7 @@ static int load_batch(struct dispatch *d, int64_t now, struct row **out)
 	    "      AND p.order_key = e.order_key AND p.id < e.id))"
 	    " ORDER BY id LIMIT ?2");
 	struct row *rows;
-	int n = 0, rc;
+	int n = 0, rc = SQLITE_DONE;
 
 	*out = NULL;
 	if (st == NULL)
@@ -185,6 +185,11 @@ static int load_batch(struct dispatch *d, int64_t now, struct row **out)
 		r->received_at = sqlite3_column_int64(st, 7);
 	}
 	db_reset(st);
+	if (n < d->cfg.batch_size && rc != SQLITE_DONE) {
+		log_error("dispatcher cannot read the inbox", "error", db_errmsg(d->db), NULL);
+		free_rows(rows, n);
+		return -1;
+	}
 	*out = rows;
 	return n;
 }
@@ -328,17 +333,6 @@ static enum outcome process(struct dispatch *d, const struct row *r)
 	return out;
 }
 
-static int blocked(const struct row *rows, const int *failed, int upto, const struct row *r)
-{
-	if (r->order_key == NULL)
-		return 0;
-	for (int i = 0; i < upto; i++)
-		if (failed[i] && rows[i].order_key && strcmp(rows[i].order_key, r->order_key) == 0 &&
-		    strcmp(rows[i].merchant, r->merchant) == 0)
-			return 1;
-	return 0;
-}
-
 /* A batch that held the loop long delays every acknowledgement: say so. */
 static void slow_warning(const char *what, int64_t start, int64_t commit_start, int events)
 {
@@ -353,21 +347,45 @@ static void slow_warning(const char *what, int64_t start, int64_t commit_start, 
 	log_warn("slow batch", "what", what, "ms", total, "commit_ms", commit, "events", n, NULL);
 }
 
-/* Arm the wake timer for the earliest pending event in the future. */
+/* Something failed: look again in a second rather than wait for the next
+ * delivery to kick us. */
+static void retry_later(struct dispatch *d)
+{
+	struct timeval tv = { 1, 0 };
+
+	evtimer_add(d->wake_ev, &tv);
+}
+
+/*
+ * Nothing is ready: arm the wake timer for the earliest event due in the
+ * future. Only the future counts: an event that is due but waits behind an
+ * earlier event of its order becomes ready when that one runs, and that
+ * run schedules another batch; counting it here would arm a 0 ms timer
+ * that finds nothing, forever.
+ */
 static void arm_wake(struct dispatch *d, int64_t now)
 {
-	sqlite3_stmt *st = db_prepare(d->db,
-	    "SELECT MIN(available_at) FROM inbox WHERE status = 'pending'");
+	sqlite3_stmt *st = db_prepare(d->db, "SELECT MIN(available_at) FROM inbox"
+	    " WHERE status = 'pending' AND available_at > ?");
 	int64_t next = -1;
+	int rc;
 
-	if (st == NULL)
+	if (st == NULL) {
+		retry_later(d);
 		return;
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+	}
+	sqlite3_bind_int64(st, 1, now);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		next = sqlite3_column_int64(st, 0);
 	db_reset(st);
+	if (rc != SQLITE_ROW) {
+		retry_later(d);
+		return;
+	}
 	if (next < 0)
 		return;
-	int64_t ms = next > now ? next - now : 0;
+	int64_t ms = next - now;
 	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
 
 	evtimer_add(d->wake_ev, &tv);
@@ -376,7 +394,6 @@ static void arm_wake(struct dispatch *d, int64_t now)
 int dispatch_run_once(struct dispatch *d)
 {
 	struct row *rows = NULL;
-	int *failed = NULL;
 	int n, i, finished = 0, ran = 0, abort = 0;
 	int64_t now = clock_now_ms(), start = clock_mono_ms();
 
@@ -385,10 +402,13 @@ int dispatch_run_once(struct dispatch *d)
 		free_rows(rows, 0);
 		if (n == 0)
 			arm_wake(d, now);
+		else
+			retry_later(d);
 		return n;
 	}
-	failed = calloc((size_t)n, sizeof *failed);
-	if (failed == NULL || db_begin(d->db) != 0) {
+	/* Two events of one order never share a batch: load_batch skips any
+	 * event whose order has an earlier one pending. */
+	if (db_begin(d->db) != 0) {
 		log_error("dispatcher cannot begin a transaction", "error", db_errmsg(d->db), NULL);
 		abort = 1;
 		goto out;
@@ -396,8 +416,6 @@ int dispatch_run_once(struct dispatch *d)
 	for (i = 0; i < n; i++) {
 		enum outcome o;
 
-		if (blocked(rows, failed, i, &rows[i]))
-			continue;
 		if (ran > 0 && clock_mono_ms() - start > d->cfg.slice_ms)
 			break; /* keep the loop responsive; the rest runs next turn */
 		o = process(d, &rows[i]);
@@ -406,9 +424,7 @@ int dispatch_run_once(struct dispatch *d)
 			abort = 1;
 			break;
 		}
-		if (o == OUT_RETRY)
-			failed[i] = 1;
-		else
+		if (o != OUT_RETRY)
 			finished++;
 	}
 	int64_t commit_start = clock_mono_ms();
@@ -420,19 +436,15 @@ int dispatch_run_once(struct dispatch *d)
 	}
 	slow_warning("dispatcher batch", start, commit_start, ran);
 out:
-	free(failed);
 	free_rows(rows, n);
 	if (abort) {
-		struct timeval tv = { 1, 0 };
-
-		evtimer_add(d->wake_ev, &tv);
+		retry_later(d);
 		return -1;
 	}
-	if (n == d->cfg.batch_size || ran < n) {
-		schedule(d); /* more is ready */
-	} else {
-		arm_wake(d, clock_now_ms());
-	}
+	/* Look again: rows past this batch, and events that waited behind the
+	 * ones just finished, may be ready. A run that finds none arms the
+	 * wake timer. */
+	schedule(d);
 	return finished;
 }
 

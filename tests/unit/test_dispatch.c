@@ -5,6 +5,7 @@
  * immediate dead letter of a limit hit.
  */
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -231,6 +232,32 @@ static void test_order_events_wait_their_turn(void)
 	teardown(&f);
 }
 
+/* Regression: while an order's later event waited behind a backoff, the
+ * wake timer was armed for the (past) due time of the waiting event, so the
+ * dispatcher spun at 100% CPU for the whole backoff. Run the real loop for
+ * 300 ms of wall time and count the CPU it burns. */
+static void test_no_spin_while_waiting_behind_a_backoff(void)
+{
+	struct fixture f;
+	struct timeval t300 = { 0, 300 * 1000 };
+	clock_t cpu;
+	int attempts = 0;
+	int64_t b;
+
+	setup(&f);
+	add(&f, "flaky", "api:7", ORDER("7"));
+	b = add(&f, "note", "api:7", "{\"ext\":\"7\",\"n\":1}");
+	dispatch_run_once(f.d); /* the first fails and backs off (virtual time stands still) */
+	cpu = clock();
+	event_base_loopexit(f.base, &t300);
+	event_base_dispatch(f.base);
+	cpu = clock() - cpu;
+	CHECK(cpu < CLOCKS_PER_SEC / 10); /* a spin burns ~300 ms; a wait ~0 */
+	CHECK_STR(status(&f, b, &attempts), "pending");
+	CHECK_INT(attempts, 0);
+	teardown(&f);
+}
+
 static void test_limit_dead_letters_at_once(void)
 {
 	struct fixture f;
@@ -340,5 +367,6 @@ static void test_backoff(void)
 }
 
 T_MAIN(test_success, test_failure_rolls_back_then_dead_letters,
-    test_order_events_wait_their_turn, test_limit_dead_letters_at_once, test_primitive_abuse,
+    test_order_events_wait_their_turn, test_no_spin_while_waiting_behind_a_backoff,
+    test_limit_dead_letters_at_once, test_primitive_abuse,
     test_backoff)
