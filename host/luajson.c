@@ -105,6 +105,10 @@ struct conv {
 	/* Where we are, for messages: ".items[2].price". */
 	char where[160];
 	size_t wlen;
+	/* Values converted so far: a table shared by siblings is converted
+	 * once per reference, so a small DAG can stand for billions of values
+	 * built with plain malloc, outside the sandbox's memory cap. */
+	size_t values;
 };
 
 static json_t *fail(struct conv *c, const char *fmt, ...)
@@ -292,6 +296,9 @@ static json_t *convert(struct conv *c, int idx, int depth)
 {
 	lua_State *L = c->L;
 	json_t *v;
+
+	if (++c->values > LUAJSON_MAX_VALUES)
+		return fail(c, "more than %d values", LUAJSON_MAX_VALUES);
 
 	switch (lua_type(L, idx)) {
 	case LUA_TNIL:

@@ -327,6 +327,116 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 	lua_error(L);
 }
 
+/*
+ * Charge `n` instructions for work a C function is about to do in a loop
+ * the count hook cannot see (string.rep of "" a billion times allocates
+ * nothing; table.move over a huge range touches nothing). Raises the
+ * instruction-limit error, exactly as the hook would, when it does not fit.
+ */
+static void charge(lua_State *L, int64_t n)
+{
+	struct sandbox *sb = sandbox_of(L);
+	lua_Debug ar;
+
+	if (!sb->running || n <= 0)
+		return;
+	if (!sb->instr_hit && n <= sb->instr_limit - sb->instr_count) {
+		sb->instr_count += n;
+		return;
+	}
+	if (!sb->instr_hit) {
+		sb->instr_hit = 1;
+		sb->instr_count = sb->instr_limit + 1;
+		sb->instr_where[0] = '\0';
+		if (lua_getstack(L, 1, &ar))
+			where_of(L, &ar, sb->instr_where, sizeof sb->instr_where);
+	}
+	lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+	lua_pushfstring(L, "%s%sinstruction limit of %I exceeded", sb->instr_where,
+	    sb->instr_where[0] ? ": " : "", (LUAI_UACINT)sb->instr_limit);
+	lua_error(L);
+}
+
+enum cost { COST_REP, COST_MOVE, COST_LEN, COST_SORT, COST_RANGE };
+
+/* How many steps a library call will take, from its arguments; 0 when the
+ * arguments are wrong (the library function then raises its own error). */
+static int64_t cost_of(lua_State *L, enum cost kind)
+{
+	lua_Integer a, b, n;
+	int ok1, ok2;
+
+	switch (kind) {
+	case COST_REP:   /* string.rep(s, n [, sep]) */
+		/* Non-empty pieces: the work is the bytes, which the allocator
+		 * charges and the memory cap bounds. Empty ones loop for free. */
+		n = lua_tointegerx(L, 2, &ok1);
+		if (!ok1 || n <= 0 || lua_rawlen(L, 1) > 0 ||
+		    (lua_type(L, 3) == LUA_TSTRING && lua_rawlen(L, 3) > 0))
+			return 0;
+		return (int64_t)n;
+	case COST_MOVE:  /* table.move(a1, f, e, t [, a2]) */
+		a = lua_tointegerx(L, 2, &ok1);
+		b = lua_tointegerx(L, 3, &ok2);
+		if (!ok1 || !ok2 || b < a)
+			return 0;
+		return (uint64_t)b - (uint64_t)a >= (uint64_t)INT64_MAX ? INT64_MAX
+		    : (int64_t)((uint64_t)b - (uint64_t)a) + 1;
+	case COST_LEN:   /* table.insert/remove shift up to #t elements */
+	case COST_SORT:
+		if (lua_type(L, 1) != LUA_TTABLE)
+			return 0;
+		n = luaL_len(L, 1); /* a __len metamethod in Lua is itself counted */
+		if (n <= 0)
+			return 0;
+		if (kind == COST_LEN)
+			return (int64_t)n;
+		{
+			int64_t bits = 1;
+
+			for (lua_Integer v = n; v > 1; v >>= 1)
+				bits++;
+			return n > INT64_MAX / bits ? INT64_MAX : (int64_t)n * bits;
+		}
+	case COST_RANGE: /* table.unpack(t, i, j), table.concat(t, sep, i, j) */
+		if (lua_type(L, 1) != LUA_TTABLE)
+			return 0;
+		{
+			int first = lua_tointeger(L, lua_upvalueindex(3)) ? 3 : 2;
+
+			a = luaL_optinteger(L, first, 1);
+			b = lua_isnoneornil(L, first + 1) ? luaL_len(L, 1)
+			                                  : luaL_checkinteger(L, first + 1);
+		}
+		if (b < a)
+			return 0;
+		return (uint64_t)b - (uint64_t)a >= (uint64_t)INT64_MAX ? INT64_MAX
+		    : (int64_t)((uint64_t)b - (uint64_t)a) + 1;
+	}
+	return 0;
+}
+
+/* A library function behind a charge: upvalues are the original function,
+ * its cost kind, and (for COST_RANGE) whether the range starts at arg 3. */
+static int costly_call(lua_State *L)
+{
+	charge(L, cost_of(L, (enum cost)lua_tointeger(L, lua_upvalueindex(2))));
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+	return lua_gettop(L);
+}
+
+/* Replace lib[name] (lib on the stack top) with its charged wrapper. */
+static void wrap_costly(lua_State *L, const char *name, enum cost kind, int range_at_3)
+{
+	lua_getfield(L, -1, name);
+	lua_pushinteger(L, kind);
+	lua_pushinteger(L, range_at_3);
+	lua_pushcclosure(L, costly_call, 3);
+	lua_setfield(L, -2, name);
+}
+
 static void begin_run(struct sandbox *sb, const struct sandbox_event *ev)
 {
 	sb->running = 1;
@@ -741,6 +851,15 @@ static void open_libs(lua_State *L, struct sandbox *sb)
 	lua_getfield(L, -1, "string");
 	lua_pushnil(L);
 	lua_setfield(L, -2, "dump");
+	wrap_costly(L, "rep", COST_REP, 0);
+	lua_pop(L, 1);
+	lua_getfield(L, -1, "table");
+	wrap_costly(L, "move", COST_MOVE, 0);
+	wrap_costly(L, "insert", COST_LEN, 0);
+	wrap_costly(L, "remove", COST_LEN, 0);
+	wrap_costly(L, "sort", COST_SORT, 0);
+	wrap_costly(L, "unpack", COST_RANGE, 0);
+	wrap_costly(L, "concat", COST_RANGE, 1);
 	lua_pop(L, 1);
 	lua_getfield(L, -1, "coroutine");
 	lua_getfield(L, -1, "create");

@@ -18,6 +18,10 @@
 /* Deepest nesting converted either way. */
 #define LUAJSON_MAX_DEPTH 64
 
+/* Most values converted from one Lua value (shared subtables count once
+ * per reference). */
+#define LUAJSON_MAX_VALUES 200000
+
 /*
  * Push `v` onto L. May raise a Lua error (out of memory, too deep): call it
  * only in protected mode, and hold nothing C-owned across it.
@@ -27,7 +31,8 @@ void luajson_push(lua_State *L, const json_t *v);
 /*
  * Convert the value at `idx` to a new JSON reference (caller json_decref's).
  * Never raises. @return NULL with a message in err on functions, userdata,
- * threads, cycles, NaN/inf, mixed or non-string keys, or depth past the max.
+ * threads, cycles, NaN/inf, mixed or non-string keys, depth past the max,
+ * or more than LUAJSON_MAX_VALUES values.
  */
 json_t *luajson_from_lua(lua_State *L, int idx, char *err, size_t errlen);
 

@@ -188,6 +188,9 @@ static void test_shapes(void)
 		{ "return {x = -math.huge}", NULL, "infinity" },
 		{ "local t = {} t.self = t return t", NULL, "cycle" },
 		{ "local a, b = {}, {} a[1] = b b[1] = a return a", NULL, "cycle" },
+		/* a shared subtable counts once per reference: 22 levels of
+		 * {a, a} stand for 2^22 values (found in review: 1.5 GB of malloc) */
+		{ "local a = {} for i = 1, 22 do a = {a, a} end return a", NULL, "more than 200000 values" },
 		{ "return '\\xff\\xfe'", NULL, "UTF-8" },
 		{ "return {['\\xff'] = 1}", NULL, "UTF-8" },
 		/* raw access only: metamethods are not consulted */

@@ -212,6 +212,28 @@ struct hostile {
 };
 
 static const struct hostile hostile_cases[] = {
+	/* C library loops the count hook cannot see (found in review): each
+	 * ran 15-100 s with these limits before they were charged up front. */
+	{ "string.rep of the empty string", "string.rep('', 3000000000)",
+	  200000, 8 * MiB, SB_LIMIT, "hostile.lua:3: instruction limit of 200000 exceeded" },
+	{ "method-call rep", "local s = ('')\n  s:rep(3000000000)",
+	  200000, 8 * MiB, SB_LIMIT, "instruction limit of 200000 exceeded" },
+	{ "table.move over a huge range", "table.move({}, 1, 3000000000, 2)",
+	  200000, 8 * MiB, SB_LIMIT, "instruction limit of 200000 exceeded" },
+	{ "table.insert with a lying __len",
+	  "local big = setmetatable({}, {__len = function() return 1e9 end})\n"
+	  "  table.insert(big, 1, 'x')",
+	  200000, 8 * MiB, SB_LIMIT, "instruction limit of 200000 exceeded" },
+	{ "table.remove with a lying __len",
+	  "local big = setmetatable({}, {__len = function() return 1e9 end})\n"
+	  "  table.remove(big, 1)",
+	  200000, 8 * MiB, SB_LIMIT, "instruction limit of 200000 exceeded" },
+	{ "table.sort with a C comparator",
+	  "local big = setmetatable({}, {__len = function() return 2e7 end})\n"
+	  "  table.sort(big, math.type)",
+	  200000, 8 * MiB, SB_LIMIT, "instruction limit of 200000 exceeded" },
+	{ "table.concat over a huge range", "table.concat({}, '', 1, 3000000000)",
+	  200000, 8 * MiB, SB_LIMIT, "instruction limit of 200000 exceeded" },
 	/* Instruction budget. */
 	{ "plain loop", "while true do end", 200000, 8 * MiB, SB_LIMIT,
 	  "go: workflows/hostile.lua:3: instruction limit of 200000 exceeded" },
