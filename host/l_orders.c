@@ -69,8 +69,11 @@ static struct ctx context(lua_State *L, const char *fn)
 	struct sandbox *sb = sandbox_of(L);
 	struct ctx c = { sandbox_db(sb), sandbox_merchant(sb)->id, sandbox_event_id(sb) };
 
-	if (c.db == NULL)
-		luaL_error(L, "orders.%s is not available outside a running handler", fn);
+	/* Only inside a handler: top-level workflow code runs at load and on
+	 * every reload, outside any event and any transaction. */
+	if (c.db == NULL || c.event_id <= 0)
+		luaL_error(L, "orders.%s can only be called from a handler, not while"
+		    " the workflow loads", fn);
 	return c;
 }
 

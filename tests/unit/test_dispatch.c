@@ -350,6 +350,35 @@ static void test_primitive_abuse(void)
 	teardown(&f);
 }
 
+/* Found in review: top-level workflow code ran orders.* at load time, in
+ * autocommit, and a failed load still left an order behind. */
+static void test_no_orders_while_loading(void)
+{
+	struct fixture f;
+	struct merchant_config m;
+	char path[160], *err = NULL;
+	struct sandbox *sb;
+	FILE *fp;
+
+	setup(&f);
+	m = f.m;
+	snprintf(path, sizeof path, "%s/load.lua", f.dir);
+	fp = fopen(path, "w");
+	fputs("orders.create({channel='api', external_id='L', currency='USD', total=1})\n"
+	    "error('load fails')\n", fp);
+	fclose(fp);
+	m.workflow = path;
+	struct sandbox_env env = { .merchant = &m, .scripts_dir = f.dir, .db = f.db,
+	    .modules = mods };
+	sb = sandbox_new(&env, &err);
+	CHECK(sb == NULL);
+	CHECK_HAS(err, "orders.create can only be called from a handler");
+	CHECK_INT(orders_find(f.db, "m1", "api", "L"), 0);
+	free(err);
+	unlink(path);
+	teardown(&f);
+}
+
 static void test_backoff(void)
 {
 	struct dispatch_config c = { .retry_base_ms = 1000, .retry_max_ms = 60000 };
@@ -369,4 +398,4 @@ static void test_backoff(void)
 T_MAIN(test_success, test_failure_rolls_back_then_dead_letters,
     test_order_events_wait_their_turn, test_no_spin_while_waiting_behind_a_backoff,
     test_limit_dead_letters_at_once, test_primitive_abuse,
-    test_backoff)
+    test_no_orders_while_loading, test_backoff)

@@ -217,5 +217,48 @@ static void test_probe(void)
 	}
 }
 
-T_MAIN(test_probe, test_shopify, test_shopify_refund_order_key, test_bad_json, test_woocommerce,
+/* Found by fuzzing: SQLite's check accepted bodies jansson (the dispatcher's
+ * parser) refuses, so they were acknowledged and could only dead-letter.
+ * Both must now agree: 400 at the door, or accepted and parseable. */
+static void test_ingress_accepts_only_what_dispatch_parses(void)
+{
+	static const struct {
+		const char *body;
+		size_t len;
+		int result;
+	} cases[] = {
+		{ "{\"id\":1,\"name\":\"\xff\"}", 0, WH_BAD_JSON },           /* invalid UTF-8 */
+		{ "{\"id\":1,\"name\":\"\\u0000\"}", 0, WH_BAD_JSON },        /* NUL escape */
+		{ "{\"id\":1,\"name\":\"\\ud800\"}", 0, WH_BAD_JSON },        /* lone surrogate */
+		{ "{\"id\":99999999999999999999}", 0, WH_BAD_JSON },              /* > int64 */
+		{ "{\"id\":1,\"x\":1e400}", 0, WH_BAD_JSON },                   /* overflows a double */
+		{ "{\"id\":1}\0 ", 9, WH_BAD_JSON },                             /* bytes after a NUL */
+		{ "{\"id\":1,\"name\":\"Zo\xc3\xab \xe6\x9d\xb1\"}", 0, WH_OK }, /* valid UTF-8 */
+		{ "{\"id\":9223372036854775807}", 0, WH_OK },                     /* int64 max */
+		{ "{\"id\":1,\"a\":\"\\u0026\\ud83d\\ude00\",\"x\":1e10}", 0, WH_OK },
+	};
+	struct webhook_delivery d;
+	char sig[80];
+	struct hdr h[] = {
+		{ "X-Ordo-Signature", sig }, { "X-Ordo-Event", "order.created" },
+		{ "X-Ordo-Delivery", "d" }, { NULL, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t len = cases[i].len ? cases[i].len : strlen(cases[i].body);
+		unsigned char mac[CRYPTO_SHA256_LEN];
+
+		crypto_hmac_sha256("g", 1, cases[i].body, len, mac);
+		memcpy(sig, "sha256=", 7);
+		crypto_hex(mac, sizeof mac, sig + 7);
+		if (db == NULL)
+			parse(CH_GENERIC, "x", (struct hdr[]){ { NULL, NULL } }, "{}", &d);
+		CHECK_INT(webhook_parse(CH_GENERIC, "g", lookup, h, cases[i].body, len, db, &d),
+		    cases[i].result);
+		if (cases[i].result == WH_BAD_JSON)
+			CHECK_HAS(d.error, "at byte");
+	}
+}
+
+T_MAIN(test_probe, test_ingress_accepts_only_what_dispatch_parses, test_shopify, test_shopify_refund_order_key, test_bad_json, test_woocommerce,
     test_generic)
