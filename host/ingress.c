@@ -2,11 +2,12 @@
  * ingress — POST /webhooks/{merchant}/{channel}.
  *
  * Depends on webhook (verification and keys), inbox (group commit), http
- * and metrics. The reply is deferred until the inbox row is committed; if
- * the client disconnects first, the row is still committed (the storefront
- * retries and gets "duplicate") and the reply is dropped. Must never
- * acknowledge a delivery that is not on disk, and never store anything from
- * a delivery that fails verification.
+ * and metrics. The reply is deferred until the inbox row is committed,
+ * which happens later in the same loop pass (the inbox flushes after the
+ * callbacks already ready), so the connection cannot go away in between;
+ * if it failed anyway, libevent detaches the request and evhttp_send_reply
+ * frees it. Must never acknowledge a delivery that is not on disk, and
+ * never store anything from a delivery that fails verification.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +24,7 @@
 
 struct waiter {
 	struct server *s;
-	struct evhttp_request *req;      /* NULL once the connection closed */
-	struct evhttp_connection *conn;
-	struct waiter *prev, *next;
+	struct evhttp_request *req;
 	char channel[16];
 };
 
@@ -37,43 +36,20 @@ static void count(const char *channel, const char *outcome)
 	metrics_inc("ordo_webhooks_total", labels, 1);
 }
 
-static void unlink_waiter(struct waiter *w)
-{
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		w->s->waiters = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-}
-
-/* The connection is going away: its requests are about to be freed. */
-static void conn_closed(struct evhttp_connection *conn, void *arg)
-{
-	struct server *s = arg;
-
-	for (struct waiter *w = s->waiters; w; w = w->next)
-		if (w->conn == conn)
-			w->req = NULL;
-}
-
 static void committed(void *arg, int status, int64_t id, int duplicate)
 {
 	struct waiter *w = arg;
 
-	unlink_waiter(w);
 	count(w->channel, status != 0 ? "unavailable" : duplicate ? "duplicate" : "accepted");
 	if (status == 0 && !duplicate)
 		w->s->pending++;
-	if (w->req != NULL) {
-		if (status != 0) {
-			evhttp_add_header(evhttp_request_get_output_headers(w->req), "Retry-After", "5");
-			http_reply_error(w->req, 503, "unavailable",
-			    "the delivery could not be stored; retry later");
-		} else {
-			http_reply_json(w->req, 200, json_pack("{s:b,s:I,s:b}", "ok", 1,
-			    "id", (json_int_t)id, "duplicate", duplicate));
-		}
+	if (status != 0) {
+		evhttp_add_header(evhttp_request_get_output_headers(w->req), "Retry-After", "5");
+		http_reply_error(w->req, 503, "unavailable",
+		    "the delivery could not be stored; retry later");
+	} else {
+		http_reply_json(w->req, 200, json_pack("{s:b,s:I,s:b}", "ok", 1,
+		    "id", (json_int_t)id, "duplicate", duplicate));
 	}
 	free(w);
 }
@@ -196,7 +172,6 @@ void ingress_webhook(struct server *s, struct evhttp_request *req, char **seg, i
 	}
 	w->s = s;
 	w->req = req;
-	w->conn = evhttp_request_get_connection(req);
 	snprintf(w->channel, sizeof w->channel, "%s", config_channel_name(kind));
 	item = (struct inbox_item){
 		.merchant = m->id, .source = "webhook", .channel = w->channel,
@@ -204,14 +179,7 @@ void ingress_webhook(struct server *s, struct evhttp_request *req, char **seg, i
 		.order_key = d.order_key[0] ? d.order_key : NULL,
 		.payload = body, .payload_len = len,
 	};
-	w->next = s->waiters;
-	if (s->waiters)
-		s->waiters->prev = w;
-	s->waiters = w;
-	if (w->conn != NULL)
-		evhttp_connection_set_closecb(w->conn, conn_closed, s);
 	if (inbox_submit(s->inbox, &item, committed, w) != 0) {
-		unlink_waiter(w);
 		free(w);
 		http_reply_error(req, 503, "unavailable", "out of memory");
 	}

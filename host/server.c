@@ -30,8 +30,6 @@
 #include "ordo/sandbox.h"
 #include "ordo/server.h"
 
-#define DRAIN_MAX_MS 5000
-
 static const struct sandbox_module host_modules[] = {
 	{ "orders", l_orders_open },
 	{ NULL, NULL },
@@ -120,22 +118,12 @@ static void metrics_page(struct server *s, struct evhttp_request *req)
 	evbuffer_free(buf);
 }
 
-static void request_done(struct evhttp_request *req, void *arg)
-{
-	struct server *s = arg;
-
-	(void)req;
-	s->unanswered--;
-}
-
 static void route(struct evhttp_request *req, void *arg)
 {
 	struct server *s = arg;
 	char buf[512], *seg[HTTP_MAX_SEGMENTS];
 	int n;
 
-	s->unanswered++;
-	evhttp_request_set_on_complete_cb(req, request_done, s);
 	n = http_split_path(req, buf, sizeof buf, seg);
 	if (n < 1) {
 		http_reply_error(req, 404, "not_found", "no such route");
@@ -164,36 +152,27 @@ static void route(struct evhttp_request *req, void *arg)
 /* Signals and shutdown                                                */
 /* ------------------------------------------------------------------ */
 
-static void drain_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *s = arg;
-
-	(void)fd;
-	(void)what;
-	inbox_flush(s->inbox);
-	if (s->unanswered <= 0 || clock_mono_ms() - s->stop_started > DRAIN_MAX_MS) {
-		event_base_loopexit(s->base, NULL);
-		return;
-	}
-	struct timeval tv = { 0, 20 * 1000 };
-	evtimer_add(s->drain, &tv);
-}
+/* Grace for replies already queued to reach their sockets. */
+#define DRAIN_MS 250
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *s = arg;
+	struct timeval grace = { 0, DRAIN_MS * 1000 };
 
 	(void)what;
 	if (s->stopping)
 		return;
 	s->stopping = 1;
-	s->stop_started = clock_mono_ms();
 	log_info("stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
 	if (s->sock != NULL) {
 		evhttp_del_accept_socket(s->http, s->sock);
 		s->sock = NULL;
 	}
-	drain_cb(-1, 0, s);
+	/* Commit what was received and answer it; then let the writes go out.
+	 * Requests arriving meanwhile on open connections get 503. */
+	inbox_flush(s->inbox);
+	event_base_loopexit(s->base, &grace);
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
@@ -313,9 +292,8 @@ int server_run(struct ordo_config *cfg)
 	s.sig_term = evsignal_new(s.base, SIGTERM, on_stop, &s);
 	s.sig_int = evsignal_new(s.base, SIGINT, on_stop, &s);
 	s.sig_hup = evsignal_new(s.base, SIGHUP, on_hup, &s);
-	s.drain = evtimer_new(s.base, drain_cb, &s);
 	s.depth_ev = evtimer_new(s.base, depth_cb, &s);
-	if (!s.sig_term || !s.sig_int || !s.sig_hup || !s.drain || !s.depth_ev ||
+	if (!s.sig_term || !s.sig_int || !s.sig_hup || !s.depth_ev ||
 	    evsignal_add(s.sig_term, NULL) || evsignal_add(s.sig_int, NULL) ||
 	    evsignal_add(s.sig_hup, NULL))
 		goto out;
@@ -333,8 +311,6 @@ out:
 	free(err);
 	if (s.http)
 		evhttp_free(s.http);
-	/* evhttp_free closed every connection, so waiters still queued have
-	 * req == NULL and inbox_free only commits and frees them. */
 	inbox_free(s.inbox);
 	dispatch_free(s.dispatch);
 	if (s.sig_term)
@@ -343,8 +319,6 @@ out:
 		event_free(s.sig_int);
 	if (s.sig_hup)
 		event_free(s.sig_hup);
-	if (s.drain)
-		event_free(s.drain);
 	if (s.depth_ev)
 		event_free(s.depth_ev);
 	for (size_t i = 0; s.sandboxes && i < cfg->n_merchants; i++)

@@ -29,13 +29,10 @@ struct server {
 	struct dispatch *dispatch;
 	struct evhttp *http;
 	struct evhttp_bound_socket *sock;
-	struct event *sig_term, *sig_int, *sig_hup, *drain, *depth_ev;
+	struct event *sig_term, *sig_int, *sig_hup, *depth_ev;
 	int64_t pending;                /* inbox depth: counted each second, plus arrivals */
 	struct bucket *buckets;         /* per merchant: webhook rate limit */
-	struct waiter *waiters;         /* webhook requests waiting for a commit */
-	int unanswered;                 /* requests not yet fully answered */
 	int stopping;
-	int64_t stop_started;
 };
 
 /* The merchant's index in cfg->merchants, or -1. */
