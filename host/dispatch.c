@@ -284,7 +284,10 @@ static enum outcome process(struct dispatch *d, const struct row *r)
 	enum outcome out;
 	int rc, dead;
 
-	if (db_savepoint(d->db) != 0)
+	/* SQLite rolls back the whole transaction on some errors (SQLITE_FULL,
+	 * IOERR, NOMEM). Then a savepoint would silently start a transaction of
+	 * its own and commit this event apart from its bookkeeping: abort. */
+	if (!db_in_transaction(d->db) || db_savepoint(d->db) != 0)
 		return OUT_ABORT;
 	if (sb == NULL) {
 		rc = SB_ERROR;
@@ -306,7 +309,9 @@ static enum outcome process(struct dispatch *d, const struct row *r)
 	snprintf(labels, sizeof labels, "merchant=\"%s\"", r->merchant);
 	metrics_observe("ordo_handler_seconds", labels, (double)(clock_mono_ms() - start) / 1000.0);
 
-	if (rc >= 0) {
+	if (!db_in_transaction(d->db)) {
+		out = OUT_ABORT;
+	} else if (rc >= 0) {
 		if (db_release(d->db) != 0 ||
 		    mark_done(d, r, name, sb ? sandbox_version(sb) : NULL, now) != 0)
 			out = OUT_ABORT;
