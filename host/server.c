@@ -152,8 +152,9 @@ static void route(struct evhttp_request *req, void *arg)
 /* Signals and shutdown                                                */
 /* ------------------------------------------------------------------ */
 
-/* Grace for replies already queued to reach their sockets. */
-#define DRAIN_MS 250
+/* Grace for the loop to write replies already queued into their sockets
+ * (the kernel takes them at once; this is not network time). */
+#define DRAIN_MS 50
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
