@@ -7,7 +7,7 @@
 # SANITIZE=address,undefined builds into build/san/ with the sanitizers.
 
 CC       ?= cc
-PKGS      = lua5.4 sqlite3 libevent yaml-0.1 jansson openssl
+PKGS      = lua5.4 sqlite3 libevent yaml-0.1 jansson openssl libcurl
 SANITIZE ?=
 ifeq ($(SANITIZE),)
 BUILD    ?= build
@@ -32,7 +32,7 @@ UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 # Debian packages, by what needs them.
 DEPS_BUILD = gcc make pkg-config liblua5.4-dev libsqlite3-dev libevent-dev \
-             libyaml-dev libjansson-dev libssl-dev tzdata
+             libyaml-dev libjansson-dev libssl-dev libcurl4-openssl-dev tzdata
 DEPS_TEST  = python3 python3-pytest python3-requests
 DEPS_BENCH = wrk python3
 

@@ -5,8 +5,10 @@
  *   GET  /api/v1/orders?channel=&external_id=&status=&limit=&cursor=
  *   GET  /api/v1/dead-letters?limit=
  *   POST /api/v1/dead-letters/{id}/retry
+ *   GET  /api/v1/effects?status=&limit=
+ *   POST /api/v1/effects/{id}/retry
  *
- * Depends on orders, dispatch, crypto, http. A key is compared as SHA-256
+ * Depends on orders, dispatch, outbox, crypto, http. A key is compared as SHA-256
  * digests with a constant-time compare, against every key of every
  * merchant, so neither timing nor an early exit tells which part matched.
  * Another merchant's resources are 404, never 403.
@@ -22,6 +24,7 @@
 #include "ordo/dispatch.h"
 #include "ordo/http.h"
 #include "ordo/orders.h"
+#include "ordo/outbox.h"
 #include "ordo/server.h"
 
 /* The merchant whose key the request carries, or NULL. */
@@ -99,6 +102,17 @@ static void get_order(struct server *s, struct evhttp_request *req,
 	if (o == NULL) {
 		http_reply_error(req, 404, "not_found", "no order %" PRId64, id);
 		return;
+	}
+	{
+		json_t *eff = outbox_list(s->db, m->id, NULL, id, 1000);
+
+		if (eff == NULL) {
+			json_decref(o);
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+			return;
+		}
+		json_object_set(o, "effects", json_object_get(eff, "effects"));
+		json_decref(eff);
 	}
 	http_reply_json(req, 200, o);
 }
@@ -192,6 +206,91 @@ static void dead_letters(struct server *s, struct evhttp_request *req,
 	http_reply_error(req, 404, "not_found", "no such route");
 }
 
+/* "failed,dead": known words only. */
+static int statuses_ok(const char *list)
+{
+	static const char *const words[] = { "pending", "succeeded", "failed", "dead", NULL };
+
+	while (*list) {
+		size_t n = strcspn(list, ",");
+		int found = 0;
+
+		for (int i = 0; words[i] && !found; i++)
+			found = strlen(words[i]) == n && strncmp(words[i], list, n) == 0;
+		if (!found)
+			return 0;
+		list += n;
+		if (*list == ',' && *++list == '\0')
+			return 0;
+	}
+	return 1;
+}
+
+static void effects(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+
+	if (n == 3) {
+		int64_t limit;
+		char *status;
+		json_t *out;
+		int bad;
+
+		if (cmd != EVHTTP_REQ_GET) {
+			http_reply_error(req, 405, "method_not_allowed", "use GET");
+			return;
+		}
+		if (query_int(req, "limit", 100, 1, 1000, &limit) != 0)
+			return;
+		status = http_query(req, "status", &bad);
+		if (bad || (status != NULL && (status[0] == '\0' || !statuses_ok(status)))) {
+			http_reply_error(req, 400, "invalid_parameter", "status must be pending, succeeded,"
+			    " failed or dead (or a comma list of them)");
+			free(status);
+			return;
+		}
+		out = outbox_list(s->db, m->id, status, 0, (int)limit);
+		free(status);
+		if (out == NULL)
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		else
+			http_reply_json(req, 200, out);
+		return;
+	}
+	if (n == 5 && strcmp(seg[4], "retry") == 0) {
+		json_t *eff = NULL;
+		int64_t id;
+		int rc;
+
+		if (cmd != EVHTTP_REQ_POST) {
+			http_reply_error(req, 405, "method_not_allowed", "use POST");
+			return;
+		}
+		if (parse_id(seg[3], &id) != 0) {
+			http_reply_error(req, 404, "not_found", "no effect \"%s\"", seg[3]);
+			return;
+		}
+		rc = outbox_retry(s->db, m->id, id, &eff);
+		if (rc == 1) {
+			http_reply_error(req, 404, "not_found", "no effect %" PRId64, id);
+		} else if (rc == 2) {
+			http_reply_error(req, 409, "not_retryable", "effect %" PRId64 " is %s; only a"
+			    " failed or dead effect can be retried", id,
+			    json_string_value(json_object_get(eff, "status")) ?
+			    json_string_value(json_object_get(eff, "status")) : "not finished");
+		} else if (rc != 0) {
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		} else {
+			outbox_kick(s->outbox);
+			http_reply_json(req, 200, json_pack("{s:O}", "effect", eff));
+		}
+		json_decref(eff);
+		return;
+	}
+	http_reply_error(req, 404, "not_found", "no such route");
+}
+
 void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 {
 	const struct merchant_config *m = authenticate(s, req);
@@ -219,6 +318,10 @@ void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 	}
 	if (n >= 3 && strcmp(seg[2], "dead-letters") == 0) {
 		dead_letters(s, req, m, seg, n);
+		return;
+	}
+	if (n >= 3 && strcmp(seg[2], "effects") == 0) {
+		effects(s, req, m, seg, n);
 		return;
 	}
 	http_reply_error(req, 404, "not_found", "no such route");

@@ -912,7 +912,14 @@ out:
 
 static const char *const merchant_keys[] = {
 	"id", "name", "currency", "timezone", "workflow", "api_keys", "channels",
-	"limits", NULL,
+	"limits", "payments", "notifications", "webhooks", "effects", NULL,
+};
+static const char *const payment_keys[] = { "gateway", "base_url", "api_key", NULL };
+static const char *const notify_keys[] = { "url", "secret", "templates", NULL };
+static const char *const template_keys[] = { "subject", "body", NULL };
+static const char *const webhook_keys[] = { "url", "secret", "topics", NULL };
+static const char *const effect_keys[] = {
+	"timeout", "max_attempts", "base_delay", "max_delay", "concurrency", "allow", NULL,
 };
 static const char *const channel_keys[] = { "secret", NULL };
 static const char *const limit_keys[] = { "instructions", "memory", "webhooks_per_second", NULL };
@@ -1014,6 +1021,274 @@ static int parse_limits(struct ctx *c, const yaml_node_t *map,
 	return 0;
 }
 
+int config_url_ok(const char *url)
+{
+	const char *host;
+
+	if (url == NULL)
+		return 0;
+	if (strncmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else if (strncmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else
+		return 0;
+	if (*host == '\0' || *host == '/' || *host == ':')
+		return 0;
+	for (const char *p = url; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* A string that must be an http(s) URL. */
+static int get_url(struct ctx *c, const yaml_node_t *n, const char *where, char **out)
+{
+	char shown[80];
+
+	if (get_string(c, n, where, out) != 0)
+		return -1;
+	if (!config_url_ok(*out))
+		return fail(c, n, "%s: expected an http:// or https:// URL, got \"%s\"", where,
+		    show(*out, strlen(*out), shown, sizeof shown));
+	return 0;
+}
+
+/* A list of non-empty strings. */
+static int get_string_list(struct ctx *c, const yaml_node_t *list, const char *where,
+    char ***out, size_t *n_out)
+{
+	size_t n;
+	int rc;
+
+	if ((rc = want(c, list, YAML_SEQUENCE_NODE, where)) <= 0)
+		return rc;
+	n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+	if ((*out = calloc(n ? n : 1, sizeof **out)) == NULL)
+		return fail(c, list, "out of memory");
+	*n_out = n;
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_t *v = node_at(c, list->data.sequence.items.start[i]);
+		char w[128];
+
+		snprintf(w, sizeof w, "%s[%zu]", where, i);
+		if (v == NULL || get_string(c, v, w, &(*out)[i]) != 0)
+			return -1;
+		if ((*out)[i][0] == '\0')
+			return fail(c, v, "%s: must not be empty", w);
+	}
+	return 0;
+}
+
+static int valid_gateway_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 32 || !(s[0] >= 'a' && s[0] <= 'z'))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return 0;
+	return 1;
+}
+
+static int parse_payments(struct ctx *c, const yaml_node_t *map,
+    const char *where, struct merchant_config *m)
+{
+	const yaml_node_t *v, *gw;
+	char w[128], shown[80];
+	int rc;
+
+	if ((rc = want(c, map, YAML_MAPPING_NODE, where)) <= 0)
+		return rc;
+	if (check_keys(c, map, where, payment_keys) != 0)
+		return -1;
+	if ((gw = require(c, map, where, "gateway")) == NULL)
+		return -1;
+	if (get_string(c, gw, sub(w, sizeof w, where, "gateway"), &m->pay_gateway) != 0)
+		return -1;
+	if (!valid_gateway_name(m->pay_gateway))
+		return fail(c, gw, "%s: bad gateway name \"%s\": expected the name of a module in "
+		    "scripts/payments/ (a-z, 0-9, _), e.g. stripe or manual", w,
+		    show(m->pay_gateway, strlen(m->pay_gateway), shown, sizeof shown));
+	if ((v = map_get(c, map, "base_url")) != NULL) {
+		size_t n;
+
+		if (get_url(c, v, sub(w, sizeof w, where, "base_url"), &m->pay_base_url) != 0)
+			return -1;
+		n = strlen(m->pay_base_url);
+		while (n > 0 && m->pay_base_url[n - 1] == '/')
+			m->pay_base_url[--n] = '\0';
+	} else if (strcmp(m->pay_gateway, "manual") != 0) {
+		return fail(c, map, "%s: missing required key \"base_url\" (the %s gateway's "
+		    "address)", where, m->pay_gateway);
+	}
+	if ((v = map_get(c, map, "api_key")) != NULL &&
+	    get_string(c, v, sub(w, sizeof w, where, "api_key"), &m->pay_api_key) != 0)
+		return -1;
+	return 0;
+}
+
+static int parse_templates(struct ctx *c, const yaml_node_t *map,
+    const char *where, struct merchant_config *m)
+{
+	size_t n;
+	int rc;
+
+	if ((rc = want(c, map, YAML_MAPPING_NODE, where)) <= 0)
+		return rc;
+	n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+	if ((m->templates = calloc(n ? n : 1, sizeof *m->templates)) == NULL)
+		return fail(c, map, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_pair_t *p = &map->data.mapping.pairs.start[i];
+		const yaml_node_t *k = node_at(c, p->key), *t = node_at(c, p->value), *v;
+		struct notify_template *tp = &m->templates[i];
+		char w[160], ws[180];
+
+		m->n_templates = i + 1;
+		if (k == NULL || t == NULL || k->type != YAML_SCALAR_NODE || is_null(k))
+			return fail(c, k ? k : map, "%s: a template name must be a string", where);
+		if ((tp->name = strndup((const char *)k->data.scalar.value, k->data.scalar.length)) == NULL)
+			return fail(c, k, "out of memory");
+		if (!valid_merchant_id(tp->name))
+			return fail(c, k, "%s: bad template name: use 1 to 64 of a-z, 0-9, _ and -", where);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(m->templates[j].name, tp->name) == 0)
+				return fail(c, k, "%s: duplicate template \"%s\"", where, tp->name);
+		sub(w, sizeof w, where, tp->name);
+		if (want(c, t, YAML_MAPPING_NODE, w) <= 0)
+			return t->type == YAML_MAPPING_NODE ? -1 :
+			    fail(c, t, "%s: expected a mapping with subject and body", w);
+		if (check_keys(c, t, w, template_keys) != 0)
+			return -1;
+		if ((v = require(c, t, w, "body")) == NULL ||
+		    get_string(c, v, sub(ws, sizeof ws, w, "body"), &tp->body) != 0)
+			return -1;
+		if ((v = map_get(c, t, "subject")) != NULL &&
+		    get_string(c, v, sub(ws, sizeof ws, w, "subject"), &tp->subject) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int parse_notifications(struct ctx *c, const yaml_node_t *map,
+    const char *where, struct merchant_config *m)
+{
+	const yaml_node_t *v;
+	char w[128];
+	int rc;
+
+	if ((rc = want(c, map, YAML_MAPPING_NODE, where)) <= 0)
+		return rc;
+	if (check_keys(c, map, where, notify_keys) != 0)
+		return -1;
+	if ((v = require(c, map, where, "url")) == NULL ||
+	    get_url(c, v, sub(w, sizeof w, where, "url"), &m->notify_url) != 0)
+		return -1;
+	if ((v = require(c, map, where, "secret")) == NULL ||
+	    get_string(c, v, sub(w, sizeof w, where, "secret"), &m->notify_secret) != 0)
+		return -1;
+	if (m->notify_secret[0] == '\0')
+		return fail(c, v, "%s: must not be empty", w);
+	if ((v = map_get(c, map, "templates")) != NULL &&
+	    parse_templates(c, v, sub(w, sizeof w, where, "templates"), m) != 0)
+		return -1;
+	return 0;
+}
+
+static int parse_webhooks(struct ctx *c, const yaml_node_t *list,
+    const char *where, struct merchant_config *m)
+{
+	size_t n;
+	int rc;
+
+	if ((rc = want(c, list, YAML_SEQUENCE_NODE, where)) <= 0)
+		return rc;
+	n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+	if ((m->webhooks = calloc(n ? n : 1, sizeof *m->webhooks)) == NULL)
+		return fail(c, list, "out of memory");
+	m->n_webhooks = n;
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_t *map = node_at(c, list->data.sequence.items.start[i]), *v;
+		struct webhook_sub *ws = &m->webhooks[i];
+		char w[128], wk[150];
+
+		snprintf(w, sizeof w, "%s[%zu]", where, i);
+		if (map == NULL || map->type != YAML_MAPPING_NODE)
+			return fail(c, map ? map : list, "%s: expected a mapping with url, secret "
+			    "and topics", w);
+		if (check_keys(c, map, w, webhook_keys) != 0)
+			return -1;
+		if ((v = require(c, map, w, "url")) == NULL ||
+		    get_url(c, v, sub(wk, sizeof wk, w, "url"), &ws->url) != 0)
+			return -1;
+		if ((v = require(c, map, w, "secret")) == NULL ||
+		    get_string(c, v, sub(wk, sizeof wk, w, "secret"), &ws->secret) != 0)
+			return -1;
+		if (ws->secret[0] == '\0')
+			return fail(c, v, "%s: must not be empty", wk);
+		if ((v = require(c, map, w, "topics")) == NULL ||
+		    get_string_list(c, v, sub(wk, sizeof wk, w, "topics"), &ws->topics,
+		    &ws->n_topics) != 0)
+			return -1;
+		if (ws->n_topics == 0)
+			return fail(c, v, "%s: name at least one topic (e.g. order.created, or \"*\")", wk);
+	}
+	return 0;
+}
+
+static int parse_effects(struct ctx *c, const yaml_node_t *map,
+    const char *where, struct merchant_config *m)
+{
+	struct effects_config *e = &m->effects;
+	const yaml_node_t *v, *base = NULL, *max = NULL;
+	char w[128];
+	int64_t n;
+	int rc;
+
+	if ((rc = want(c, map, YAML_MAPPING_NODE, where)) <= 0)
+		return rc;
+	if (check_keys(c, map, where, effect_keys) != 0)
+		return -1;
+	if ((v = map_get(c, map, "timeout")) != NULL &&
+	    get_unit(c, v, sub(w, sizeof w, where, "timeout"), 1, 10, 600000,
+	    "10ms and 10m", &e->timeout_ms) != 0)
+		return -1;
+	if ((v = map_get(c, map, "max_attempts")) != NULL) {
+		if (get_int(c, v, sub(w, sizeof w, where, "max_attempts"), 1, 100, &n) != 0)
+			return -1;
+		e->max_attempts = (int)n;
+	}
+	if ((base = map_get(c, map, "base_delay")) != NULL &&
+	    get_unit(c, base, sub(w, sizeof w, where, "base_delay"), 1, 0,
+	    INT64_C(30) * 86400000, "0ms and 30d", &e->base_delay_ms) != 0)
+		return -1;
+	if ((max = map_get(c, map, "max_delay")) != NULL &&
+	    get_unit(c, max, sub(w, sizeof w, where, "max_delay"), 1, 0,
+	    INT64_C(30) * 86400000, "0ms and 30d", &e->max_delay_ms) != 0)
+		return -1;
+	if (e->base_delay_ms > e->max_delay_ms)
+		return fail(c, max ? max : base,
+		    "%s: base_delay (%lldms) is longer than max_delay (%lldms)", where,
+		    (long long)e->base_delay_ms, (long long)e->max_delay_ms);
+	if ((v = map_get(c, map, "concurrency")) != NULL) {
+		if (get_int(c, v, sub(w, sizeof w, where, "concurrency"), 1, 256, &n) != 0)
+			return -1;
+		e->concurrency = (int)n;
+	}
+	if ((v = map_get(c, map, "allow")) != NULL) {
+		if (get_string_list(c, v, sub(w, sizeof w, where, "allow"), &e->allow,
+		    &e->n_allow) != 0)
+			return -1;
+		for (size_t i = 0; i < e->n_allow; i++)
+			if (!config_url_ok(e->allow[i]))
+				return fail(c, node_at(c, v->data.sequence.items.start[i]),
+				    "%s[%zu]: expected an http:// or https:// URL prefix", w, i);
+	}
+	return 0;
+}
+
 static int parse_merchant(struct ctx *c, const yaml_node_t *map, size_t idx)
 {
 	struct merchant_config *m = &c->cfg->merchants[idx];
@@ -1026,6 +1301,11 @@ static int parse_merchant(struct ctx *c, const yaml_node_t *map, size_t idx)
 	m->line = (int)map->start_mark.line + 1;
 	m->instruction_limit = 10000000;
 	m->memory_limit = 64 * MIB;
+	m->effects.timeout_ms = 10000;
+	m->effects.max_attempts = 8;
+	m->effects.base_delay_ms = 1000;
+	m->effects.max_delay_ms = 3600 * 1000;
+	m->effects.concurrency = 4;
 	if (map->type != YAML_MAPPING_NODE)
 		return fail(c, map, "%s: expected a mapping, got %s", where, kind_of(map));
 	if (check_keys(c, map, where, merchant_keys) != 0)
@@ -1104,6 +1384,18 @@ static int parse_merchant(struct ctx *c, const yaml_node_t *map, size_t idx)
 		goto out;
 	if ((v = map_get(c, map, "limits")) != NULL &&
 	    parse_limits(c, v, sub(w, sizeof w, where, "limits"), m) != 0)
+		goto out;
+	if ((v = map_get(c, map, "payments")) != NULL &&
+	    parse_payments(c, v, sub(w, sizeof w, where, "payments"), m) != 0)
+		goto out;
+	if ((v = map_get(c, map, "notifications")) != NULL &&
+	    parse_notifications(c, v, sub(w, sizeof w, where, "notifications"), m) != 0)
+		goto out;
+	if ((v = map_get(c, map, "webhooks")) != NULL &&
+	    parse_webhooks(c, v, sub(w, sizeof w, where, "webhooks"), m) != 0)
+		goto out;
+	if ((v = map_get(c, map, "effects")) != NULL &&
+	    parse_effects(c, v, sub(w, sizeof w, where, "effects"), m) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -1428,6 +1720,28 @@ void config_free(struct ordo_config *cfg)
 		free(m->api_keys);
 		for (int k = 0; k < CH_COUNT; k++)
 			free(m->channel_secret[k]);
+		free(m->pay_gateway);
+		free(m->pay_base_url);
+		free(m->pay_api_key);
+		free(m->notify_url);
+		free(m->notify_secret);
+		for (size_t k = 0; k < m->n_templates; k++) {
+			free(m->templates[k].name);
+			free(m->templates[k].subject);
+			free(m->templates[k].body);
+		}
+		free(m->templates);
+		for (size_t k = 0; k < m->n_webhooks; k++) {
+			free(m->webhooks[k].url);
+			free(m->webhooks[k].secret);
+			for (size_t t = 0; t < m->webhooks[k].n_topics; t++)
+				free(m->webhooks[k].topics[t]);
+			free(m->webhooks[k].topics);
+		}
+		free(m->webhooks);
+		for (size_t k = 0; k < m->effects.n_allow; k++)
+			free(m->effects.allow[k]);
+		free(m->effects.allow);
 	}
 	free(cfg->merchants);
 	free(cfg->server.listen_host);

@@ -24,6 +24,7 @@ struct db {
 	sqlite3 *h;
 	struct db_cached cache[DB_CACHE_SIZE];
 	int last_rc;
+	char instance[24];      /* meta 'instance', read once after migrating */
 };
 
 /*
@@ -138,6 +139,53 @@ static const char *const migrations[] = {
 	"  retried_at INTEGER"
 	") STRICT;"
 	"CREATE INDEX dead_letters_merchant ON dead_letters(merchant, id);",
+
+	/* 2: the outbox (effects), payment outcomes, and this database's
+	 * instance id, which prefixes idempotency keys sent to the outside
+	 * world so a fresh database never reuses a key a gateway remembers */
+	"CREATE TABLE meta ("
+	"  key TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL"
+	") STRICT;"
+	"INSERT INTO meta (key, value) VALUES ('instance', lower(hex(randomblob(6))));"
+
+	"ALTER TABLE payments ADD COLUMN parent_id INTEGER REFERENCES payments(id);"
+	"ALTER TABLE payments ADD COLUMN error TEXT;"
+	"ALTER TABLE payments ADD COLUMN updated_at INTEGER;"
+	"CREATE INDEX payments_pending ON payments(order_id) WHERE status = 'pending';"
+
+	"CREATE TABLE effects ("
+	"  id INTEGER PRIMARY KEY,"
+	"  merchant TEXT NOT NULL,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('http','payment','notify','webhook')),"
+	"  idem_key TEXT NOT NULL,"          /* stable across attempts and restarts */
+	"  order_id INTEGER REFERENCES orders(id),"
+	"  payment_id INTEGER REFERENCES payments(id),"
+	"  event_id INTEGER,"                /* the inbox event whose handler made it */
+	"  order_key TEXT,"                  /* its answer runs in this order's sequence */
+	"  endpoint TEXT NOT NULL,"          /* scheme://host:port: the concurrency group */
+	"  url TEXT NOT NULL,"
+	"  headers TEXT NOT NULL DEFAULT '[]'," /* JSON array of "Name: value" (no secrets) */
+	"  body TEXT NOT NULL DEFAULT '',"
+	"  meta TEXT NOT NULL DEFAULT '{}',"  /* JSON: what the answer means (op, on_success...) */
+	"  status TEXT NOT NULL DEFAULT 'pending'"
+	"    CHECK (status IN ('pending','succeeded','failed','dead')),"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  max_attempts INTEGER NOT NULL,"
+	"  timeout_ms INTEGER NOT NULL,"
+	"  available_at INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  completed_at INTEGER,"
+	"  last_status INTEGER,"             /* HTTP status of the last answer */
+	"  last_error TEXT,"
+	"  latency_ms INTEGER,"              /* the last attempt's duration */
+	"  UNIQUE (merchant, idem_key)"
+	") STRICT;"
+	"CREATE INDEX effects_due ON effects(merchant, endpoint, available_at)"
+	"  WHERE status = 'pending';"
+	"CREATE INDEX effects_next ON effects(available_at) WHERE status = 'pending';"
+	"CREATE INDEX effects_order ON effects(order_id, id);"
+	"CREATE INDEX effects_status ON effects(merchant, status, id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -238,6 +286,15 @@ struct db *db_open(const char *path, int durability_full, char **err)
 	}
 	if (db_migrate(db, err) != 0)
 		goto fail;
+	{
+		sqlite3_stmt *st = NULL;
+
+		if (sqlite3_prepare_v2(db->h, "SELECT value FROM meta WHERE key = 'instance'",
+		    -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+			snprintf(db->instance, sizeof db->instance, "%s",
+			    (const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
 	return db;
 fail:
 	if (*err == NULL)
@@ -254,6 +311,11 @@ void db_close(struct db *db)
 		sqlite3_finalize(db->cache[i].st);
 	sqlite3_close(db->h);
 	free(db);
+}
+
+const char *db_instance(const struct db *db)
+{
+	return db->instance;
 }
 
 int db_schema_version(struct db *db)

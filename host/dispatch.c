@@ -44,6 +44,8 @@ struct dispatch {
 	struct event *next_ev;  /* timer: the next batch */
 	struct event *wake_ev;  /* timer: the next backoff falls due */
 	int64_t last_ingress;   /* clock_mono_ms of the latest delivery */
+	void (*on_commit)(void *);
+	void *on_commit_arg;
 };
 
 static void run_cb(evutil_socket_t fd, short what, void *arg)
@@ -106,6 +108,12 @@ static void schedule(struct dispatch *d)
 	if (clock_mono_ms() - d->last_ingress < BUSY_WINDOW_MS)
 		tv.tv_usec = YIELD_MS * 1000;
 	evtimer_add(d->next_ev, &tv);
+}
+
+void dispatch_on_commit(struct dispatch *d, void (*fn)(void *arg), void *arg)
+{
+	d->on_commit = fn;
+	d->on_commit_arg = arg;
 }
 
 void dispatch_kick(struct dispatch *d)
@@ -440,6 +448,8 @@ int dispatch_run_once(struct dispatch *d)
 		abort = 1;
 	}
 	slow_warning("dispatcher batch", start, commit_start, ran);
+	if (!abort && d->on_commit != NULL)
+		d->on_commit(d->on_commit_arg);
 out:
 	free_rows(rows, n);
 	if (abort) {

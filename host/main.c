@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "ordo/config.h"
-#include "ordo/l_orders.h"
 #include "ordo/log.h"
 #include "ordo/sandbox.h"
 #include "ordo/server.h"
@@ -142,10 +141,6 @@ static int cmd_serve(int argc, char **argv)
 
 static int cmd_check(int argc, char **argv)
 {
-	static const struct sandbox_module mods[] = {
-		{ "orders", l_orders_open },
-		{ NULL, NULL },
-	};
 	struct ordo_config *cfg;
 	struct opts o = { 0 };
 	int failed = 0;
@@ -162,7 +157,7 @@ static int cmd_check(int argc, char **argv)
 	for (size_t i = 0; i < cfg->n_merchants; i++) {
 		struct sandbox_env env = {
 			.merchant = &cfg->merchants[i], .scripts_dir = cfg->server.scripts_dir,
-			.db = NULL, .modules = mods,
+			.db = NULL, .modules = server_modules, .translators = server_translators,
 		};
 		char *err = NULL;
 		struct sandbox *sb = sandbox_new(&env, &err);

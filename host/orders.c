@@ -166,6 +166,36 @@ static int shape_tags(const json_t *obj, char **out, char *err)
 /* ------------------------------------------------------------------ */
 
 static int history(struct db *db, int64_t order_id, int64_t event_id,
+    const char *kind, const char *from, const char *to, const char *message);
+static int refresh(struct db *db, int64_t order_id, int64_t event_id);
+
+static orders_observer_fn observer;
+static void *observer_arg;
+
+void orders_set_observer(orders_observer_fn fn, void *arg)
+{
+	observer = fn;
+	observer_arg = arg;
+}
+
+static int notify_observer(struct db *db, const char *merchant, int64_t order_id,
+    const char *topic, int64_t event_id)
+{
+	return observer ? observer(observer_arg, db, merchant, order_id, topic, event_id) : 0;
+}
+
+int orders_history(struct db *db, int64_t order_id, int64_t event_id,
+    const char *kind, const char *from, const char *to, const char *message)
+{
+	return history(db, order_id, event_id, kind, from, to, message);
+}
+
+int orders_refresh(struct db *db, int64_t order_id, int64_t event_id)
+{
+	return refresh(db, order_id, event_id);
+}
+
+static int history(struct db *db, int64_t order_id, int64_t event_id,
     const char *kind, const char *from, const char *to, const char *message)
 {
 	sqlite3_stmt *st = db_prepare(db,
@@ -235,7 +265,7 @@ static int refresh(struct db *db, int64_t order_id, int64_t event_id)
 {
 	struct money_facts f;
 	const char *pay, *ful;
-	char old_pay[32] = "", old_ful[32] = "";
+	char old_pay[32] = "", old_ful[32] = "", merchant[80] = "";
 	int64_t qty = 0, done = 0;
 	sqlite3_stmt *st;
 	int rc;
@@ -259,13 +289,15 @@ static int refresh(struct db *db, int64_t order_id, int64_t event_id)
 		return -1;
 	ful = done == 0 ? "unfulfilled" : done >= qty ? "fulfilled" : "partially_fulfilled";
 
-	st = db_prepare(db, "SELECT payment_status, fulfillment_status FROM orders WHERE id = ?");
+	st = db_prepare(db, "SELECT payment_status, fulfillment_status, merchant FROM orders"
+	    " WHERE id = ?");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, order_id);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		snprintf(old_pay, sizeof old_pay, "%s", (const char *)sqlite3_column_text(st, 0));
 		snprintf(old_ful, sizeof old_ful, "%s", (const char *)sqlite3_column_text(st, 1));
+		snprintf(merchant, sizeof merchant, "%s", (const char *)sqlite3_column_text(st, 2));
 	}
 	db_reset(st);
 
@@ -286,6 +318,16 @@ static int refresh(struct db *db, int64_t order_id, int64_t event_id)
 		return -1;
 	if (strcmp(old_ful, ful) != 0 &&
 	    history(db, order_id, event_id, "fulfillment_status", old_ful, ful, NULL) != 0)
+		return -1;
+	if (strcmp(old_pay, pay) != 0) {
+		const char *topic = strcmp(pay, "paid") == 0 ? "order.paid" :
+		    strstr(pay, "refunded") != NULL ? "order.refunded" : NULL;
+
+		if (topic != NULL && notify_observer(db, merchant, order_id, topic, event_id) != 0)
+			return -1;
+	}
+	if (strcmp(old_ful, ful) != 0 && strcmp(ful, "fulfilled") == 0 &&
+	    notify_observer(db, merchant, order_id, "order.fulfilled", event_id) != 0)
 		return -1;
 	return 0;
 }
@@ -467,6 +509,7 @@ int64_t orders_create(struct db *db, const char *merchant, const json_t *shape,
 	    strcmp(status, "draft") == 0 ? " drafted" : " placed", channel);
 	if (history(db, id, event_id, "created", NULL, status, msg) != 0 ||
 	    (note != NULL && note[0] && history(db, id, event_id, "note", NULL, NULL, note) != 0) ||
+	    notify_observer(db, merchant, id, "order.created", event_id) != 0 ||
 	    refresh(db, id, event_id) != 0) {
 		id = db_fail(db, err);
 		goto out;
@@ -529,6 +572,11 @@ int orders_set_status(struct db *db, const char *merchant, int64_t id,
 	if (db_step_done(st) != 0 ||
 	    history(db, id, event_id, "status", cur, status, reason) != 0)
 		return db_fail(db, err);
+	if (strcmp(status, "canceled") == 0 || strcmp(status, "completed") == 0) {
+		if (notify_observer(db, merchant, id, strcmp(status, "canceled") == 0
+		    ? "order.cancelled" : "order.completed", event_id) != 0)
+			return db_fail(db, err);
+	}
 	return 0;
 }
 
@@ -823,7 +871,8 @@ static int add_history(struct db *db, json_t *o, int64_t id)
 static int add_payments(struct db *db, json_t *o, int64_t id)
 {
 	sqlite3_stmt *st = db_prepare(db, "SELECT id, kind, amount, currency, status, gateway,"
-	    " reference, event_id, created_at FROM payments WHERE order_id = ? ORDER BY id");
+	    " reference, event_id, created_at, error, parent_id FROM payments WHERE order_id = ?"
+	    " ORDER BY id");
 	json_t *arr = json_array();
 	int rc;
 
@@ -845,6 +894,9 @@ static int add_payments(struct db *db, json_t *o, int64_t id)
 		json_object_set_new(p, "event_id", sqlite3_column_type(st, 7) == SQLITE_NULL
 		    ? json_null() : json_integer(sqlite3_column_int64(st, 7)));
 		json_object_set_new(p, "created_at", col_time(st, 8));
+		json_object_set_new(p, "error", col_text(st, 9));
+		json_object_set_new(p, "parent_id", sqlite3_column_type(st, 10) == SQLITE_NULL
+		    ? json_null() : json_integer(sqlite3_column_int64(st, 10)));
 		json_array_append_new(arr, p);
 	}
 	db_reset(st);

@@ -71,6 +71,8 @@ struct sandbox {
 	const struct merchant_config *merchant;
 	struct db *db;
 	const struct sandbox_module *modules;
+	const struct sandbox_translator *translators;
+	int effects_asked;      /* sandbox_next_effect's counter for this run */
 	char *scripts_dir;      /* without a trailing '/'; NULL if none */
 	char *root;             /* parent of scripts_dir: display paths start here */
 	char *workflow_dir;
@@ -449,6 +451,7 @@ static void begin_run(struct sandbox *sb, const struct sandbox_event *ev)
 	sb->seen_where[0] = '\0';
 	sb->ev = ev;
 	sb->event_id = ev != NULL ? ev->id : 0;
+	sb->effects_asked = 0;
 	sb->result = SB_HANDLED;
 	free(sb->name);
 	sb->name = NULL;
@@ -941,6 +944,18 @@ static int setup(lua_State *L)
 			    "with a translate function", ch);
 		lua_pop(L, 2);
 	}
+	/* The payment gateway's adapter too. */
+	if (sb->merchant->pay_gateway != NULL) {
+		lua_pushcfunction(L, sb_require);
+		lua_pushfstring(L, "payments.%s", sb->merchant->pay_gateway);
+		lua_call(L, 1, 1);
+		if (!lua_istable(L, -1) ||
+		    lua_getfield(L, -1, "request") != LUA_TFUNCTION ||
+		    lua_getfield(L, -2, "parse") != LUA_TFUNCTION)
+			return throwf(L, "payment gateway adapter 'payments.%s' must return a table "
+			    "with request and parse functions", sb->merchant->pay_gateway);
+		lua_pop(L, 3);
+	}
 
 	lua_settop(L, handlers);
 	sb->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -1009,6 +1024,7 @@ struct sandbox *sandbox_new(const struct sandbox_env *env, char **err)
 	sb->merchant = env->merchant;
 	sb->db = env->db;
 	sb->modules = env->modules;
+	sb->translators = env->translators;
 	sb->instr_limit = or_default(env->merchant->instruction_limit, DEFAULT_INSTRUCTIONS);
 	sb->mem_limit = (size_t)or_default(env->merchant->memory_limit, DEFAULT_MEMORY);
 	if (env->scripts_dir != NULL) {
@@ -1167,6 +1183,29 @@ static int run_event(lua_State *L)
 		lua_pushstring(L, ev->topic);
 		lua_rawset(L, event);
 		lua_pushstring(L, ev->topic);
+		if (ev->source != NULL && strcmp(ev->source, "effect") == 0) {
+			for (const struct sandbox_translator *t = sb->translators; t && t->topic; t++) {
+				if (strcmp(t->topic, ev->topic) != 0 && strcmp(t->topic, "*") != 0)
+					continue;
+				/* The host's step: settle what the answer means, then
+				 * name the event. Copy the topic as the name first, so
+				 * an error in this step names the event too. */
+				copy = xstrdup(ev->topic);
+				free(sb->name);
+				sb->name = copy;
+				lua_pop(L, 1);
+				lua_pushcfunction(L, t->fn);
+				lua_pushvalue(L, event);
+				lua_call(L, 1, 1);
+				if (lua_type(L, -1) != LUA_TSTRING)
+					return throwf(L, "effect answer '%s': the host step named no event",
+					    ev->topic);
+				lua_pushliteral(L, "name");
+				lua_pushvalue(L, -2);
+				lua_rawset(L, event);
+				break;
+			}
+		}
 	}
 	/* The name is on the top. Copy it now: messages name the event. */
 	copy = xstrdup(lua_tostring(L, -1));
@@ -1256,6 +1295,18 @@ struct db *sandbox_db(const struct sandbox *sb)
 int64_t sandbox_event_id(const struct sandbox *sb)
 {
 	return sb->event_id;
+}
+
+int sandbox_next_effect(struct sandbox *sb)
+{
+	return ++sb->effects_asked;
+}
+
+void sandbox_require(lua_State *L, const char *name)
+{
+	lua_pushcfunction(L, sb_require);
+	lua_pushstring(L, name);
+	lua_call(L, 1, 1);
 }
 
 const char *sandbox_version(const struct sandbox *sb)

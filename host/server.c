@@ -20,18 +20,33 @@
 #include <event2/http.h>
 
 #include "ordo/clock.h"
+#include "ordo/crypto.h"
 #include "ordo/db.h"
 #include "ordo/dispatch.h"
 #include "ordo/http.h"
 #include "ordo/inbox.h"
+#include "ordo/l_effects.h"
 #include "ordo/l_orders.h"
+#include "ordo/notify.h"
+#include "ordo/orders.h"
+#include "ordo/outbox.h"
 #include "ordo/log.h"
 #include "ordo/metrics.h"
 #include "ordo/sandbox.h"
 #include "ordo/server.h"
 
-static const struct sandbox_module host_modules[] = {
+const struct sandbox_module server_modules[] = {
 	{ "orders", l_orders_open },
+	{ "http", l_http_open },
+	{ "payments", l_payments_open },
+	{ "notify", l_notify_open },
+	{ "webhooks", l_webhooks_open },
+	{ NULL, NULL },
+};
+
+const struct sandbox_translator server_translators[] = {
+	{ "payment_result", l_payments_result },
+	{ "*", l_effects_answer },
 	{ NULL, NULL },
 };
 
@@ -51,6 +66,41 @@ static struct sandbox *lookup(void *arg, const char *merchant)
 	return i < 0 ? NULL : s->sandboxes[i];
 }
 
+static const struct merchant_config *lookup_config(void *arg, const char *merchant)
+{
+	struct server *s = arg;
+	int i = server_merchant_index(s, merchant);
+
+	return i < 0 ? NULL : &s->cfg->merchants[i];
+}
+
+/* Outgoing webhooks for what happened to an order (orders.h observer). */
+static int order_changed(void *arg, struct db *db, const char *merchant, int64_t order_id,
+    const char *topic, int64_t event_id)
+{
+	const struct merchant_config *m = lookup_config(arg, merchant);
+	char key[128], err[NOTIFY_ERRLEN];
+	unsigned char rnd[8];
+
+	if (m == NULL || m->n_webhooks == 0)
+		return 0;
+	if (event_id > 0) {
+		snprintf(key, sizeof key, "w%lld-%lld-%s", (long long)event_id, (long long)order_id, topic);
+	} else {
+		char hex[17];
+
+		crypto_random(rnd, sizeof rnd);
+		crypto_hex(rnd, sizeof rnd, hex);
+		snprintf(key, sizeof key, "w%s-%lld-%s", hex, (long long)order_id, topic);
+	}
+	if (notify_webhooks(db, m, topic, order_id, NULL, event_id, key, err) < 0) {
+		log_error("cannot queue outgoing webhook", "merchant", merchant, "topic", topic,
+		    "error", err, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 int server_reload(struct server *s)
 {
 	int failed = 0;
@@ -59,7 +109,7 @@ int server_reload(struct server *s)
 		const struct merchant_config *m = &s->cfg->merchants[i];
 		struct sandbox_env env = {
 			.merchant = m, .scripts_dir = s->cfg->server.scripts_dir,
-			.db = s->db, .modules = host_modules,
+			.db = s->db, .modules = server_modules, .translators = server_translators,
 		};
 		char *err = NULL;
 		struct sandbox *sb = sandbox_new(&env, &err);
@@ -211,6 +261,14 @@ static void committed(void *arg)
 	dispatch_kick(s->dispatch);
 }
 
+/* A dispatcher batch committed: its effects may be sent now. */
+static void batch_committed(void *arg)
+{
+	struct server *s = arg;
+
+	outbox_kick(s->outbox);
+}
+
 static int bound_port(struct evhttp_bound_socket *sock)
 {
 	struct sockaddr_storage ss;
@@ -274,9 +332,12 @@ int server_run(struct ordo_config *cfg)
 	}
 	s.dispatch = dispatch_new(s.base, s.db, &dc, lookup, &s);
 	s.inbox = inbox_new(s.base, s.db, committed, &s);
+	s.outbox = outbox_new(s.base, s.db, lookup_config, committed, &s);
 	s.http = evhttp_new(s.base);
-	if (s.dispatch == NULL || s.inbox == NULL || s.http == NULL)
+	if (s.dispatch == NULL || s.inbox == NULL || s.outbox == NULL || s.http == NULL)
 		goto out;
+	dispatch_on_commit(s.dispatch, batch_committed, &s);
+	orders_set_observer(order_changed, &s);
 	evhttp_set_gencb(s.http, route, &s);
 	evhttp_set_max_body_size(s.http, (ev_ssize_t)cfg->server.body_limit);
 	evhttp_set_max_headers_size(s.http, 64 * 1024);
@@ -304,6 +365,7 @@ int server_run(struct ordo_config *cfg)
 	    "database", cfg->server.database, NULL);
 	depth_cb(-1, 0, &s);
 	dispatch_kick(s.dispatch); /* whatever was pending before a restart */
+	outbox_kick(s.outbox);     /* effects in flight when it stopped go again */
 	event_base_dispatch(s.base);
 	inbox_flush(s.inbox);
 	log_info("stopped", NULL);
@@ -312,6 +374,8 @@ out:
 	free(err);
 	if (s.http)
 		evhttp_free(s.http);
+	orders_set_observer(NULL, NULL);
+	outbox_free(s.outbox);
 	inbox_free(s.inbox);
 	dispatch_free(s.dispatch);
 	if (s.sig_term)

@@ -21,6 +21,32 @@ int config_channel_kind(const char *name);
 /* CH_SHOPIFY -> "shopify". */
 const char *config_channel_name(enum channel_kind kind);
 
+/* A notification template: {{path}} placeholders (see notify.h). */
+struct notify_template {
+	char *name;
+	char *subject;
+	char *body;
+};
+
+/* An outgoing webhook subscription. */
+struct webhook_sub {
+	char *url;
+	char *secret;
+	char **topics;     /* "order.paid", ... or "*" */
+	size_t n_topics;
+};
+
+/* How a merchant's effects run (outbound HTTP). */
+struct effects_config {
+	int64_t timeout_ms;      /* per attempt; default 10 s */
+	int max_attempts;        /* default 8 */
+	int64_t base_delay_ms;   /* default 1 s */
+	int64_t max_delay_ms;    /* default 1 h */
+	int concurrency;         /* in flight per endpoint; default 4 */
+	char **allow;            /* URL prefixes http.post may call */
+	size_t n_allow;
+};
+
 struct merchant_config {
 	char *id;          /* [a-z0-9_-]{1,64}, unique */
 	char *name;
@@ -35,6 +61,18 @@ struct merchant_config {
 	int64_t webhook_rate;           /* verified deliveries per second, bursts of
 	                                   2 s; beyond it 429; 0 (default) = no limit */
 	int line;                       /* where the merchant starts, for messages */
+
+	/* Effects (all optional). */
+	char *pay_gateway;              /* "stripe", "manual", ... (scripts/payments/<name>.lua); NULL: none */
+	char *pay_base_url;             /* gateway base URL without a trailing '/' */
+	char *pay_api_key;
+	char *notify_url;               /* NULL: no notifications */
+	char *notify_secret;
+	struct notify_template *templates;
+	size_t n_templates;
+	struct webhook_sub *webhooks;
+	size_t n_webhooks;
+	struct effects_config effects;
 };
 
 struct server_config {
@@ -77,6 +115,10 @@ void config_free(struct ordo_config *cfg);
 /* The merchant with this id, or NULL. */
 const struct merchant_config *config_merchant(const struct ordo_config *cfg,
     const char *id);
+
+/* 1 when `url` is an http:// or https:// URL with a host and no spaces
+ * or control characters. */
+int config_url_ok(const char *url);
 
 /*
  * Parse "HOST:PORT", ":PORT" (host 127.0.0.1) or "[V6]:PORT".

@@ -31,6 +31,11 @@ struct db *db_open(const char *path, int durability_full, char **err);
 /* Finalize cached statements and close. NULL is fine. */
 void db_close(struct db *db);
 
+/* This database's random instance id (12 hex digits, made by the first
+ * migration that has it): prefixes idempotency keys sent outside, so a
+ * new database never repeats a key a gateway still remembers. */
+const char *db_instance(const struct db *db);
+
 /* The schema version after migrations. */
 int db_schema_version(struct db *db);
 

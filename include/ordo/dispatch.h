@@ -36,6 +36,10 @@ struct dispatch *dispatch_new(struct event_base *base, struct db *db,
     const struct dispatch_config *cfg, dispatch_lookup_fn lookup, void *arg);
 void dispatch_free(struct dispatch *d);
 
+/* Call fn(arg) after every batch that committed (the outbox's kick:
+ * effects leave only after the transaction that made them). */
+void dispatch_on_commit(struct dispatch *d, void (*fn)(void *arg), void *arg);
+
 /* New events may be ready: run a batch soon (from the loop). */
 void dispatch_kick(struct dispatch *d);
 

@@ -22,6 +22,24 @@
 
 struct db;
 
+/*
+ * Called inside the caller's transaction when an order changes in a way
+ * outside systems subscribe to: "order.created", "order.paid",
+ * "order.refunded", "order.cancelled", "order.completed",
+ * "order.fulfilled". A non-zero return fails the change (and so the
+ * event). One observer per process (the daemon's outgoing webhooks);
+ * NULL removes it.
+ */
+typedef int (*orders_observer_fn)(void *arg, struct db *db, const char *merchant,
+    int64_t order_id, const char *topic, int64_t event_id);
+void orders_set_observer(orders_observer_fn fn, void *arg);
+
+/* For sibling domain modules (payments): write a history row, and
+ * re-derive payment and fulfillment status. @return 0 or -1 (database). */
+int orders_history(struct db *db, int64_t order_id, int64_t event_id,
+    const char *kind, const char *from, const char *to, const char *message);
+int orders_refresh(struct db *db, int64_t order_id, int64_t event_id);
+
 /* Order lifecycle: draft -> placed -> completed; draft|placed -> canceled. */
 int orders_transition_ok(const char *from, const char *to);
 

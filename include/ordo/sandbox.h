@@ -34,11 +34,25 @@ struct sandbox_module {
 	lua_CFunction open;
 };
 
+/*
+ * A host step that turns an event from the outbox (source "effect") into
+ * the event the workflow sees, before its handler runs: `fn` is called with
+ * the event table (built from the payload) and returns one value, the
+ * event's name. It may raise (a gateway adapter's error is the event's
+ * error). Chosen by the event's topic ("payment_result"); "*" matches any
+ * topic no earlier entry did.
+ */
+struct sandbox_translator {
+	const char *topic;
+	lua_CFunction fn;
+};
+
 struct sandbox_env {
 	const struct merchant_config *merchant;
 	const char *scripts_dir;                /* absolute */
 	struct db *db;                          /* may be NULL (ordo check) */
 	const struct sandbox_module *modules;   /* ends with {NULL, NULL}; may be NULL */
+	const struct sandbox_translator *translators; /* ends with {NULL, NULL}; may be NULL */
 };
 
 /*
@@ -95,6 +109,11 @@ struct db *sandbox_db(const struct sandbox *sb);
 int64_t sandbox_event_id(const struct sandbox *sb);
 /* Short content hash of the workflow file (12 hex chars). */
 const char *sandbox_version(const struct sandbox *sb);
+/* 1, 2, 3... for each effect a handler run asks for (reset per run). */
+int sandbox_next_effect(struct sandbox *sb);
+/* Push require(name) as the sandbox's own require does (scripts/ and the
+ * workflow's folder only), whatever the script did to the global. Raises. */
+void sandbox_require(lua_State *L, const char *name);
 /* Bytes the state holds now. */
 size_t sandbox_memory(const struct sandbox *sb);
 

@@ -7,9 +7,12 @@
 #define ORDO_SERVER_H
 
 #include "ordo/config.h"
+#include "ordo/sandbox.h"
 
 struct db;
 struct dispatch;
+struct outbox;
+
 struct evhttp_request;
 struct inbox;
 struct sandbox;
@@ -27,6 +30,7 @@ struct server {
 	struct sandbox **sandboxes;     /* one per cfg->merchants[i] */
 	struct inbox *inbox;
 	struct dispatch *dispatch;
+	struct outbox *outbox;
 	struct evhttp *http;
 	struct evhttp_bound_socket *sock;
 	struct event *sig_term, *sig_int, *sig_hup, *depth_ev;
@@ -34,6 +38,12 @@ struct server {
 	struct bucket *buckets;         /* per merchant: webhook rate limit */
 	int stopping;
 };
+
+/* The host modules every workflow gets (orders, http, payments, notify,
+ * webhooks) and the host steps for effect answers; `ordo check` loads
+ * workflows with the same. */
+extern const struct sandbox_module server_modules[];
+extern const struct sandbox_translator server_translators[];
 
 /* The merchant's index in cfg->merchants, or -1. */
 int server_merchant_index(const struct server *s, const char *id);

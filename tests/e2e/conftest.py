@@ -29,11 +29,14 @@ import re
 import signal
 import socket
 import subprocess
+import textwrap
 import time
 from pathlib import Path
 
 import pytest
 import requests
+
+from fakes import FakeGateway, Sink
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDO_BIN = os.environ.get("ORDO_BIN", str(ROOT / "build" / "ordo"))
@@ -308,11 +311,25 @@ def q(value):
     return json.dumps(str(value))
 
 
+def merchant_keys(text):
+    """YAML text -> extra keys of a merchant block (indented 4 spaces).
+
+    Write it at any indentation (it is dedented first); "" adds nothing.
+    """
+    text = textwrap.dedent(text).strip("\n")
+    return textwrap.indent(text, "    ") + "\n" if text.strip() else ""
+
+
 def write_config(tmp, *, beta_workflow=BETA_RECORD, max_attempts=3,
                  base_delay="10ms", max_delay="50ms", body_limit="64KiB",
                  durability="full", beta_instructions=1000000,
-                 beta_memory="16MiB", extra_server="", db=None):
-    """Write beta.lua and ordo.yaml into `tmp`; return the config path."""
+                 beta_memory="16MiB", extra_server="", db=None,
+                 acme_extra="", beta_extra=""):
+    """Write beta.lua and ordo.yaml into `tmp`; return the config path.
+
+    acme_extra / beta_extra: YAML added as extra keys of that merchant
+    (payments:, notifications:, webhooks:, effects: ...), see merchant_keys.
+    """
     tmp = Path(tmp)
     (tmp / "beta.lua").write_text(beta_workflow)
     db = db or tmp / "ordo.db"
@@ -339,7 +356,7 @@ merchants:
     api_keys: [{q(ACME_KEY)}]
     channels:
 {ch("acme")}
-  - id: beta
+{merchant_keys(acme_extra)}  - id: beta
     name: "Beta Goods"
     currency: EUR
     timezone: "Europe/Berlin"
@@ -350,7 +367,7 @@ merchants:
     limits:
       instructions: {beta_instructions}
       memory: {q(beta_memory)}
-"""
+{merchant_keys(beta_extra)}"""
     path = tmp / "ordo.yaml"
     path.write_text(text)
     return path
@@ -631,6 +648,22 @@ def ordo_factory(tmp_path):
 @pytest.fixture
 def ordo(ordo_factory):
     return ordo_factory()
+
+
+@pytest.fixture
+def gateway():
+    """A FakeGateway on 127.0.0.1 (api key "sk_test_123"), stopped after the test."""
+    g = FakeGateway(api_key="sk_test_123").start()
+    yield g
+    g.stop()
+
+
+@pytest.fixture
+def sink():
+    """A Sink recording POSTs on 127.0.0.1, stopped after the test."""
+    s = Sink().start()
+    yield s
+    s.stop()
 
 
 def run_ordo(*args, timeout=20, **kw):

@@ -1,0 +1,367 @@
+/*
+ * l_payments — the `payments` module and the step that reads a gateway's
+ * answer (see l_effects.h).
+ *
+ *   payments.gateway()                     -> "stripe" | "manual" | nil
+ *   payments.authorize(order [, amount])   -> payment id
+ *   payments.capture(order [, amount])     -> payment id
+ *   payments.void(order)                   -> payment id
+ *   payments.refund(order, amount [, reason]) -> payment id
+ *
+ * The money rules are C's (payments.c: never capture more than authorized,
+ * never refund more than captured). The protocol is the gateway adapter's,
+ * a Lua module scripts/payments/<gateway>.lua with two functions:
+ *
+ *   request(op, p)  -> {path=, form={...}} to send, or nil when there is
+ *                      nothing to send (the manual gateway: it succeeds)
+ *   parse(op, answer) -> {ok=, reference=, error=}
+ *
+ * p = {op, amount, currency, order_id, payment_id, reference, reason};
+ * answer = {ok (HTTP 2xx), status, body, error}. Depends on payments,
+ * outbox, inbox, lbind, sandbox and libcurl (form encoding).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <lauxlib.h>
+
+#include "ordo/config.h"
+#include "ordo/db.h"
+#include "ordo/inbox.h"
+#include "ordo/l_effects.h"
+#include "ordo/lbind.h"
+#include "ordo/orders.h"
+#include "ordo/outbox.h"
+#include "ordo/payments.h"
+#include "ordo/sandbox.h"
+#include "ordo/clock.h"
+
+#define MAX_FORM (64 * 1024)
+
+static void push_adapter(lua_State *L, const char *gateway, const char *fn)
+{
+	char name[64];
+
+	snprintf(name, sizeof name, "payments.%s", gateway);
+	sandbox_require(L, name);
+	if (!lua_istable(L, -1) || lua_getfield(L, -1, fn) != LUA_TFUNCTION)
+		luaL_error(L, "payment gateway adapter '%s' has no %s function", name, fn);
+	lua_remove(L, -2);
+}
+
+static void set_s(lua_State *L, const char *k, const char *v)
+{
+	if (v == NULL || v[0] == '\0')
+		return;
+	lua_pushstring(L, v);
+	lua_setfield(L, -2, k);
+}
+
+static void set_i(lua_State *L, const char *k, int64_t v)
+{
+	lua_pushinteger(L, (lua_Integer)v);
+	lua_setfield(L, -2, k);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Form-encode the table at idx with sorted keys, so a body reads the same
+ * whatever order Lua iterates in. Values: strings or integers. Pushes the
+ * text. Raises on anything else. The key pointers sorted in C point into
+ * strings the table keeps alive; the array is a userdata, so a raise
+ * leaks nothing. */
+static void push_form(lua_State *L, int idx)
+{
+	luaL_Buffer b;
+	const char **keys;
+	size_t n = 0, cap = 0;
+
+	idx = lua_absindex(L, idx);
+	lua_pushnil(L);
+	while (lua_next(L, idx) != 0) {
+		if (lua_type(L, -2) != LUA_TSTRING ||
+		    (lua_type(L, -1) != LUA_TSTRING && !lua_isinteger(L, -1)))
+			luaL_error(L, "payment adapter: form fields must be text = text or integer");
+		lua_pop(L, 1);
+		cap++;
+		if (cap > 256)
+			luaL_error(L, "payment adapter: more than 256 form fields");
+	}
+	keys = lua_newuserdatauv(L, (cap ? cap : 1) * sizeof *keys, 0);
+	lua_pushnil(L);
+	while (lua_next(L, idx) != 0 && n < cap) {
+		keys[n++] = lua_tostring(L, -2);
+		lua_pop(L, 1);
+	}
+	qsort(keys, n, sizeof *keys, cmp_str);
+	luaL_buffinit(L, &b);
+	for (size_t i = 0; i < n; i++) {
+		char *ek, *ev;
+
+		lua_getfield(L, idx, keys[i]);
+		ek = curl_easy_escape(NULL, keys[i], 0);
+		ev = curl_easy_escape(NULL, lua_tostring(L, -1), 0);
+		lua_pop(L, 1);
+		if (ek == NULL || ev == NULL) {
+			curl_free(ek);
+			curl_free(ev);
+			luaL_error(L, "payment adapter: out of memory");
+		}
+		/* Copy to the stack, free, then add: adding may raise. */
+		lua_pushfstring(L, "%s%s=%s", i > 0 ? "&" : "", ek, ev);
+		curl_free(ek);
+		curl_free(ev);
+		luaL_addvalue(&b);
+	}
+	luaL_pushresult(&b);
+	lua_remove(L, -2); /* the key array */
+	if (lua_rawlen(L, -1) > MAX_FORM)
+		luaL_error(L, "payment adapter: form body over %d KiB", MAX_FORM / 1024);
+}
+
+static int request(lua_State *L, enum pay_op op)
+{
+	const char *opname = payments_op_name(op);
+	struct lbind_ctx c = lbind_context(L, "payments", opname);
+	struct payment_plan plan;
+	const char *reason = NULL, *path, *form;
+	struct lbind_jbox *headers, *meta;
+	char err[ORDERS_ERRLEN], key[64], line[400], *url = NULL;
+	int64_t id, amount, eid;
+	int dup;
+
+	if (c.m->pay_gateway == NULL)
+		return luaL_error(L, "payments.%s: merchant %s has no payment gateway (add"
+		    " payments: { gateway: ... } to the config)", opname, c.merchant);
+	id = lbind_order(L, &c, 1, "payments", opname);
+	amount = lbind_amount(L, 2, "payments", opname);
+	if (op == PAY_REFUND) {
+		if (amount < 0)
+			return luaL_error(L, "payments.refund: the amount to refund is required");
+		reason = luaL_optstring(L, 3, NULL);
+	}
+	if (payments_begin(c.db, c.merchant, c.m->pay_gateway, id, op, amount, reason,
+	    c.event_id, &plan, err) != 0)
+		return luaL_error(L, "payments.%s: %s", opname, err);
+
+	lua_settop(L, 3);
+	push_adapter(L, c.m->pay_gateway, "request");
+	lua_pushstring(L, opname);
+	lua_createtable(L, 0, 8);
+	set_s(L, "op", opname);
+	set_i(L, "amount", plan.amount);
+	set_s(L, "currency", plan.currency);
+	set_i(L, "order_id", plan.order_id);
+	set_i(L, "payment_id", plan.payment_id);
+	set_s(L, "reference", plan.reference);
+	set_s(L, "reason", reason);
+	lua_call(L, 2, 1);
+
+	if (lua_isnil(L, -1)) {
+		/* Nothing to send: the answer is "yes", as an event like any other. */
+		char payload[160], dedup[64];
+		struct inbox_item item = {
+			.merchant = c.merchant, .source = "effect", .topic = "payment_result",
+			.dedup_key = dedup, .payload = payload,
+		};
+		char okey[200];
+		sqlite3_stmt *st = db_prepare(c.db, "SELECT order_key FROM inbox WHERE id = ?");
+
+		okey[0] = '\0';
+		if (st != NULL) {
+			sqlite3_bind_int64(st, 1, c.event_id);
+			if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+				snprintf(okey, sizeof okey, "%s", (const char *)sqlite3_column_text(st, 0));
+			db_reset(st);
+		}
+		item.order_key = okey[0] ? okey : NULL;
+		snprintf(payload, sizeof payload, "{\"ok\":true,\"synthetic\":true,\"op\":\"%s\","
+		    "\"payment_id\":%lld,\"order_id\":%lld}", opname, (long long)plan.payment_id,
+		    (long long)plan.order_id);
+		item.payload_len = strlen(payload);
+		snprintf(dedup, sizeof dedup, "payment:%lld:synthetic", (long long)plan.payment_id);
+		if (inbox_insert(c.db, &item, clock_now_ms(), &dup) < 0)
+			return luaL_error(L, "payments.%s: database error: %s", opname, db_errmsg(c.db));
+		lua_pushinteger(L, plan.payment_id);
+		return 1;
+	}
+	if (!lua_istable(L, -1))
+		return luaL_error(L, "payment adapter payments.%s: request must return a table"
+		    " {path=, form=} or nil, not %s", c.m->pay_gateway, luaL_typename(L, -1));
+	if (c.m->pay_base_url == NULL)
+		return luaL_error(L, "payments.%s: the %s gateway needs payments.base_url",
+		    opname, c.m->pay_gateway);
+	lua_getfield(L, -1, "path");
+	path = lua_tostring(L, -1);
+	if (path == NULL || path[0] != '/')
+		return luaL_error(L, "payment adapter payments.%s: request's path must be text"
+		    " starting with /", c.m->pay_gateway);
+	if (lua_getfield(L, -2, "form") == LUA_TTABLE)
+		push_form(L, -1);
+	else
+		lua_pushliteral(L, "");
+	form = lua_tostring(L, -1);
+	headers = lbind_jbox_new(L);
+	meta = lbind_jbox_new(L);
+	headers->v = json_array();
+	meta->v = json_pack("{s:s,s:s,s:s}", "op", opname, "gateway", c.m->pay_gateway,
+	    "auth", "gateway");
+	if (headers->v == NULL || meta->v == NULL)
+		return luaL_error(L, "payments.%s: out of memory", opname);
+	snprintf(key, sizeof key, "pay-%lld", (long long)plan.payment_id);
+	json_array_append_new(headers->v, json_string("Content-Type: application/x-www-form-urlencoded"));
+	snprintf(line, sizeof line, "Idempotency-Key: %s-%s-%s", db_instance(c.db), c.merchant, key);
+	json_array_append_new(headers->v, json_string(line));
+	if (asprintf(&url, "%s%s", c.m->pay_base_url, path) < 0)
+		return luaL_error(L, "payments.%s: out of memory", opname);
+	{
+		struct outbox_effect e = {
+			.merchant = c.merchant, .kind = "payment", .key = key,
+			.order_id = plan.order_id, .payment_id = plan.payment_id,
+			.event_id = c.event_id, .url = url, .headers = headers->v, .body = form,
+			.body_len = strlen(form), .meta = meta->v, .timeout_ms = c.m->effects.timeout_ms,
+			.max_attempts = c.m->effects.max_attempts,
+		};
+
+		eid = outbox_add(c.db, &e, &dup, err);
+	}
+	free(url);
+	if (eid < 0)
+		return luaL_error(L, "payments.%s: %s", opname, err);
+	lua_pushinteger(L, plan.payment_id);
+	return 1;
+}
+
+static int l_authorize(lua_State *L) { return request(L, PAY_AUTHORIZE); }
+static int l_capture(lua_State *L) { return request(L, PAY_CAPTURE); }
+static int l_void(lua_State *L) { return request(L, PAY_VOID); }
+static int l_refund(lua_State *L) { return request(L, PAY_REFUND); }
+
+static int l_gateway(lua_State *L)
+{
+	const struct merchant_config *m = sandbox_merchant(sandbox_of(L));
+
+	if (m->pay_gateway == NULL)
+		lua_pushnil(L);
+	else
+		lua_pushstring(L, m->pay_gateway);
+	return 1;
+}
+
+/* An integer field of the event table at 1, or raise. */
+static int64_t field_int(lua_State *L, const char *k)
+{
+	int64_t v;
+
+	if (lua_getfield(L, 1, k) != LUA_TNUMBER || !lua_isinteger(L, -1))
+		luaL_error(L, "payment answer without %s", k);
+	v = lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
+int l_payments_result(lua_State *L)
+{
+	struct lbind_ctx c = lbind_context(L, "payments", "result");
+	const char *gateway, *opname, *reference = NULL, *error = NULL;
+	struct lbind_jbox *pay;
+	char err[ORDERS_ERRLEN], gw[64];
+	int64_t pid = field_int(L, "payment_id"), order_id = 0;
+	int op, ok, transport_ok, synthetic;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 1);
+	lua_getfield(L, 1, "op");
+	opname = lua_tostring(L, -1);
+	if ((op = payments_op_parse(opname)) < 0)
+		return luaL_error(L, "payment answer for an unknown operation");
+	pay = lbind_jbox_new(L);
+	if ((pay->v = payments_get(c.db, c.merchant, pid, &order_id)) == NULL)
+		return luaL_error(L, "payment %d of this answer does not exist", (int)pid);
+	gateway = json_string_value(json_object_get(pay->v, "gateway"));
+	snprintf(gw, sizeof gw, "%s", gateway ? gateway : "");
+	json_decref(pay->v);
+	pay->v = NULL;
+	lua_getfield(L, 1, "ok");
+	transport_ok = lua_toboolean(L, -1);
+	lua_getfield(L, 1, "synthetic");
+	synthetic = lua_toboolean(L, -1);
+	lua_pop(L, 2);
+
+	if (synthetic) {
+		ok = 1;
+	} else {
+		push_adapter(L, gw, "parse");
+		lua_pushstring(L, opname);
+		lua_createtable(L, 0, 4);
+		lua_pushboolean(L, transport_ok);
+		lua_setfield(L, -2, "ok");
+		lua_getfield(L, 1, "status");
+		lua_setfield(L, -2, "status");
+		lua_getfield(L, 1, "body");
+		lua_setfield(L, -2, "body");
+		lua_getfield(L, 1, "error");
+		lua_setfield(L, -2, "error");
+		lua_call(L, 2, 1);
+		if (!lua_istable(L, -1))
+			return luaL_error(L, "payment adapter payments.%s: parse must return"
+			    " {ok=, reference=, error=}, not %s", gw, luaL_typename(L, -1));
+		lua_getfield(L, -1, "ok");
+		ok = lua_toboolean(L, -1);
+		lua_getfield(L, -2, "reference");
+		reference = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+		lua_getfield(L, -3, "error");
+		error = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+		/* An adapter cannot turn an answer we never got into a success. */
+		if (!transport_ok && lua_getfield(L, 1, "status") == LUA_TNIL) {
+			ok = 0;
+			if (error == NULL) {
+				lua_getfield(L, 1, "error");
+				error = lua_tostring(L, -1);
+			}
+		}
+		if (!ok && error == NULL)
+			error = "declined";
+	}
+	if (payments_settle(c.db, c.merchant, pid, ok, reference, error, c.event_id, err) < 0)
+		return luaL_error(L, "payments: %s", err);
+	pay->v = payments_get(c.db, c.merchant, pid, NULL);
+	if (pay->v == NULL)
+		return luaL_error(L, "payments: database error");
+	lbind_jbox_push(L, pay);
+	lua_setfield(L, 1, "payment");
+	lbind_push_order(L, &c, order_id, ORDERS_ALL);
+	lua_setfield(L, 1, "order");
+	lua_pushstring(L, opname);
+	lua_setfield(L, 1, "operation");
+	if (!ok) {
+		lua_pushstring(L, error);
+		lua_setfield(L, 1, "error");
+	} else {
+		lua_pushnil(L);
+		lua_setfield(L, 1, "error");
+	}
+	lua_pushstring(L, ok ? payments_op_event((enum pay_op)op) : "payment_failed");
+	return 1;
+}
+
+static const luaL_Reg payments_lib[] = {
+	{ "gateway", l_gateway },
+	{ "authorize", l_authorize },
+	{ "capture", l_capture },
+	{ "void", l_void },
+	{ "refund", l_refund },
+	{ NULL, NULL },
+};
+
+int l_payments_open(lua_State *L)
+{
+	lbind_jbox_register(L);
+	luaL_newlib(L, payments_lib);
+	return 1;
+}
