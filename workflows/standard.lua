@@ -1,19 +1,70 @@
--- Standard flow: record every storefront order, track its payment,
--- cancel it when the storefront cancels, and note refunds on it.
+-- Standard flow: pay, then ship.
+--
+-- Record every storefront order, take the payment through the merchant's
+-- gateway (unless the storefront already captured it), send the
+-- confirmation, cancel or hold the order when the payment fails, and note
+-- refunds made on the storefront.
 --
 -- Each handler is named after the event it handles and gets the event
--- table: ev.order (the order as the channel adapter mapped it), ev.refund,
--- ev.channel, ev.topic, ev.id. Everything a handler changes is committed
--- together, or not at all if it raises.
+-- table: ev.order (the order as the channel adapter mapped it, or the
+-- stored order for payment events), ev.payment, ev.refund, ev.channel,
+-- ev.topic, ev.id. Everything a handler changes, and every call it asks
+-- for (payments, notifications), is committed together or not at all.
 
 local flow = {}
 
+-- The merchant's choices. Change a line here, reload (kill -HUP), done.
+local CAPTURE = "immediately"      -- "immediately" | "on_fulfillment"
+local ON_PAYMENT_FAILURE = "hold"  -- "hold" (tag it, a person looks) | "cancel"
+
+local function confirm(order)
+  if notify.has_template("order_confirmation") then
+    notify.customer(order, "order_confirmation",
+      { total = money.format(order.total, order.currency) })
+  end
+end
+
 function flow.order_created(ev)
-  local order = orders.create(ev.order)
+  local order, created = orders.create(ev.order)
+  if not created then return end   -- a repeat of an order we already have
   if ev.order.financial_status == "paid" then
-    orders.mark_paid(order)  -- the storefront already captured the payment
+    orders.mark_paid(order)          -- the storefront already captured the payment
+    confirm(order)
+  elseif payments.gateway() and order.total > 0 then
+    payments.authorize(order)        -- the answer comes back as payment_authorized
+  else
+    confirm(order)
   end
   log.info("order recorded", { order = order.id, total = money.format(order.total, order.currency) })
+end
+
+function flow.payment_authorized(ev)
+  if CAPTURE == "immediately" then
+    payments.capture(ev.order)
+  end
+  confirm(ev.order)
+end
+
+function flow.order_fulfilled(ev)
+  -- Fulfillment arrives with the inventory module; with CAPTURE =
+  -- "on_fulfillment" this is where the money is taken.
+  if CAPTURE == "on_fulfillment" and ev.order.payment_status == "authorized" then
+    payments.capture(ev.order)
+  end
+end
+
+function flow.payment_captured(ev)
+  orders.note(ev.order, "Payment captured: " ..
+    money.format(ev.payment.amount, ev.payment.currency) .. " " .. ev.payment.currency)
+end
+
+function flow.payment_failed(ev)
+  orders.note(ev.order, ("Payment %s failed: %s"):format(ev.operation, ev.error))
+  if ON_PAYMENT_FAILURE == "cancel" and ev.operation == "authorize" then
+    orders.set_status(ev.order, "canceled", "payment failed: " .. ev.error)
+  else
+    orders.tag(ev.order, "payment-failed")
+  end
 end
 
 function flow.order_updated(ev)
@@ -29,6 +80,9 @@ end
 function flow.order_cancelled(ev)
   local order = orders.get(ev.order) or orders.create(ev.order)
   orders.set_status(order, "canceled", ev.order.cancel_reason or "cancelled on " .. ev.channel)
+  if order.payment_status == "authorized" then
+    payments.void(order)             -- release the hold on the customer's card
+  end
 end
 
 function flow.refund_created(ev)
@@ -41,6 +95,10 @@ function flow.refund_created(ev)
   orders.note(order, ("Refund of %s %s issued on %s%s"):format(
     money.format(refund.amount, refund.currency), refund.currency, ev.channel,
     refund.reason and (": " .. refund.reason) or ""))
+end
+
+function flow.notification_failed(ev)
+  log.warn("customer notification failed", { order = ev.order_id, error = ev.error })
 end
 
 return flow

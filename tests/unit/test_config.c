@@ -502,6 +502,46 @@ static void test_errors(void)
 		{ M0 "    name: \"${X\"\n", 5, 11, "bad variable reference" },
 		{ M0 "    name: \"${}\"\n", 5, 11, "bad variable reference" },
 		{ M0 "    name: \"a\xff\"\n", 5, 13, "invalid text: invalid leading UTF-8 octet" },
+		/* effects: payments, notifications, webhooks, effects */
+		{ M0 "    payments: stripe\n", 5, 15, "merchants[0].payments: expected a mapping, got a string" },
+		{ M0 "    payments: {base_url: \"http://x\"}\n", 5, 15,
+		    "merchants[0].payments: missing required key \"gateway\"" },
+		{ M0 "    payments: {gateway: Stripe!}\n", 5, 25,
+		    "merchants[0].payments.gateway: bad gateway name \"Stripe!\"" },
+		{ M0 "    payments: {gateway: stripe}\n", 5, 15,
+		    "merchants[0].payments: missing required key \"base_url\" (the stripe gateway's address)" },
+		{ M0 "    payments: {gateway: stripe, base_url: \"ftp://x\"}\n", 5, 43,
+		    "merchants[0].payments.base_url: expected an http:// or https:// URL, got \"ftp://x\"" },
+		{ M0 "    payments: {gateway: manual, key: x}\n", 5, 33,
+		    "unknown key \"key\" in merchants[0].payments (allowed: gateway, base_url, api_key)" },
+		{ M0 "    notifications: {url: \"http://127.0.0.1:1/\"}\n", 5, 20,
+		    "merchants[0].notifications: missing required key \"secret\"" },
+		{ M0 "    notifications: {url: \"mail://x\", secret: s}\n", 5, 26,
+		    "merchants[0].notifications.url: expected an http:// or https:// URL" },
+		{ M0 "    notifications:\n      url: \"http://h/\"\n      secret: s\n"
+		    "      templates:\n        hi: {subject: x}\n", 9, 13,
+		    "merchants[0].notifications.templates.hi: missing required key \"body\"" },
+		{ M0 "    notifications:\n      url: \"http://h/\"\n      secret: s\n"
+		    "      templates:\n        hi: text\n", 9, 13,
+		    "merchants[0].notifications.templates.hi: expected a mapping, got a string" },
+		{ M0 "    notifications:\n      url: \"http://h/\"\n      secret: s\n"
+		    "      templates:\n        Hi There: {body: x}\n", 9, 9, "bad template name" },
+		{ M0 "    webhooks: {url: x}\n", 5, 15, "merchants[0].webhooks: expected a list, got a mapping" },
+		{ M0 "    webhooks:\n      - {url: \"http://h/\", secret: s}\n", 6, 9,
+		    "merchants[0].webhooks[0]: missing required key \"topics\"" },
+		{ M0 "    webhooks:\n      - {url: \"http://h/\", secret: s, topics: []}\n", 6, 47,
+		    "merchants[0].webhooks[0].topics: name at least one topic" },
+		{ M0 "    webhooks:\n      - {url: \"http://h/\", secret: \"\", topics: [a]}\n", 6, 36,
+		    "merchants[0].webhooks[0].secret: must not be empty" },
+		{ M0 "    effects: {timeout: 1ms}\n", 5, 24,
+		    "merchants[0].effects.timeout: must be between 10ms and 10m, got \"1ms\"" },
+		{ M0 "    effects: {concurrency: 0}\n", 5, 28,
+		    "merchants[0].effects.concurrency: must be between 1 and 256, got 0" },
+		{ M0 "    effects: {base_delay: 2h, max_delay: 1h}\n", 5, 42,
+		    "merchants[0].effects: base_delay (7200000ms) is longer than max_delay (3600000ms)" },
+		{ M0 "    effects: {allow: [\"127.0.0.1:9000\"]}\n", 5, 23,
+		    "merchants[0].effects.allow[0]: expected an http:// or https:// URL prefix" },
+		{ M0 "    effects: {retries: 3}\n", 5, 15, "unknown key \"retries\" in merchants[0].effects" },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -519,6 +559,63 @@ static void test_errors(void)
 		config_free(cfg);
 		free(err);
 	}
+}
+
+static void test_effect_sections(void)
+{
+	char *err = NULL;
+	struct ordo_config *cfg = parse(M0
+	    "    payments: {gateway: stripe, base_url: \"http://127.0.0.1:9/\", api_key: sk}\n"
+	    "    notifications:\n"
+	    "      url: \"http://127.0.0.1:9/n\"\n"
+	    "      secret: ns\n"
+	    "      templates:\n"
+	    "        order_confirmation: {subject: \"S {{order.number}}\", body: B}\n"
+	    "        shipped: {body: T}\n"
+	    "    webhooks:\n"
+	    "      - {url: \"https://erp.example/h\", secret: ws, topics: [order.paid, \"order.*\"]}\n"
+	    "    effects: {timeout: 250ms, max_attempts: 3, base_delay: 10ms, max_delay: 1s,"
+	    " concurrency: 2, allow: [\"http://127.0.0.1:9000/\"]}\n", &err);
+	const struct merchant_config *m;
+
+	CHECK(cfg != NULL);
+	if (cfg == NULL) {
+		fprintf(stderr, "  %s\n", err);
+		free(err);
+		return;
+	}
+	m = &cfg->merchants[0];
+	CHECK_STR(m->pay_gateway, "stripe");
+	CHECK_STR(m->pay_base_url, "http://127.0.0.1:9");   /* trailing '/' dropped */
+	CHECK_STR(m->pay_api_key, "sk");
+	CHECK_STR(m->notify_url, "http://127.0.0.1:9/n");
+	CHECK_INT(m->n_templates, 2);
+	CHECK_STR(m->templates[0].name, "order_confirmation");
+	CHECK_STR(m->templates[0].subject, "S {{order.number}}");
+	CHECK(m->templates[1].subject == NULL);
+	CHECK_INT(m->n_webhooks, 1);
+	CHECK_INT(m->webhooks[0].n_topics, 2);
+	CHECK_STR(m->webhooks[0].topics[1], "order.*");
+	CHECK_INT(m->effects.timeout_ms, 250);
+	CHECK_INT(m->effects.max_attempts, 3);
+	CHECK_INT(m->effects.concurrency, 2);
+	CHECK_INT(m->effects.n_allow, 1);
+	config_free(cfg);
+
+	/* Defaults, and manual needs no URL. */
+	cfg = parse(M0 "    payments: {gateway: manual}\n", &err);
+	CHECK(cfg != NULL);
+	if (cfg != NULL) {
+		m = &cfg->merchants[0];
+		CHECK_STR(m->pay_gateway, "manual");
+		CHECK(m->pay_base_url == NULL);
+		CHECK_INT(m->effects.timeout_ms, 10000);
+		CHECK_INT(m->effects.max_attempts, 8);
+		CHECK_INT(m->effects.concurrency, 4);
+		CHECK(m->notify_url == NULL && m->n_webhooks == 0);
+	}
+	config_free(cfg);
+	free(err);
 }
 
 static void test_duplicate_merchant(void)
@@ -710,7 +807,8 @@ static void test_shipped_configs(void)
 	static const char *const vars[] = {
 		"ACME_API_KEY", "ACME_API_KEY_NEXT", "ACME_SHOPIFY_SECRET",
 		"ACME_WC_SECRET", "ACME_GENERIC_SECRET", "KYOTO_API_KEY",
-		"KYOTO_WC_SECRET", NULL,
+		"KYOTO_WC_SECRET", "ACME_STRIPE_KEY", "ACME_NOTIFY_SECRET",
+		"ACME_ERP_HOOK_SECRET", NULL,
 	};
 	char *err = NULL, val[64];
 	struct ordo_config *cfg = config_load("config/ordo.yaml", &err);
@@ -757,6 +855,10 @@ static void test_shipped_configs(void)
 		    "ACME_SHOPIFY_SECRET-value-0123456789");
 		CHECK_STR(cfg->merchants[1].currency, "JPY");
 		CHECK_INT(cfg->merchants[1].memory_limit, 32 * 1024 * 1024);
+		CHECK_STR(cfg->merchants[0].pay_gateway, "stripe");
+		CHECK_STR(cfg->merchants[0].pay_api_key, "ACME_STRIPE_KEY-value-0123456789");
+		CHECK_INT(cfg->merchants[0].n_templates, 1);
+		CHECK_INT(cfg->merchants[0].n_webhooks, 1);
 	} else {
 		fprintf(stderr, "  config/example-full.yaml: %s\n", err);
 	}
@@ -867,7 +969,7 @@ static void test_channel_names(void)
 	CHECK(config_channel_name(CH_COUNT) == NULL);
 }
 
-T_MAIN(test_full_config, test_defaults, test_listen, test_env_expansion,
+T_MAIN(test_effect_sections, test_full_config, test_defaults, test_listen, test_env_expansion,
     test_errors, test_duplicate_merchant, test_timezone, test_alias_bomb,
     test_truncations, test_load, test_shipped_configs, test_parse_size,
     test_parse_duration, test_channel_names)

@@ -1,0 +1,178 @@
+/*
+ * test_payments — the money rules of gateway requests: what may be asked
+ * (pending requests count), what an answer settles, merchant isolation.
+ * Runs on a real in-memory SQLite database.
+ */
+#include <stdlib.h>
+
+#include "ordo/db.h"
+#include "ordo/log.h"
+#include "ordo/orders.h"
+#include "ordo/payments.h"
+#include "t.h"
+
+static struct db *fresh(int64_t *order_id)
+{
+	char *err = NULL, e[ORDERS_ERRLEN];
+	struct db *db;
+	json_t *shape;
+	int created;
+
+	log_set_level(LOG_WARN);
+	if ((db = db_open(":memory:", 1, &err)) == NULL) {
+		fprintf(stderr, "db_open: %s\n", err);
+		exit(1);
+	}
+	shape = json_loads("{\"channel\":\"shopify\",\"external_id\":\"1\",\"currency\":\"USD\","
+	    "\"total\":2000,\"lines\":[{\"sku\":\"A\",\"quantity\":1,\"unit_price\":2000,"
+	    "\"total\":2000}]}", 0, NULL);
+	*order_id = orders_create(db, "m1", shape, 1, &created, e);
+	json_decref(shape);
+	if (*order_id <= 0) {
+		fprintf(stderr, "orders_create: %s\n", e);
+		exit(1);
+	}
+	return db;
+}
+
+static const char *pay_status(struct db *db, int64_t id)
+{
+	static char buf[32];
+	static char err[ORDERS_ERRLEN];
+
+	if (orders_payment_status(db, "m1", id, buf, sizeof buf, err) != 0)
+		return err;
+	return buf;
+}
+
+/* begin + settle(ok) in one go; @return the payment id or -1. */
+static int64_t done(struct db *db, int64_t order, enum pay_op op, int64_t amount,
+    const char *ref, char *err)
+{
+	struct payment_plan p;
+
+	if (payments_begin(db, "m1", "stripe", order, op, amount, NULL, 2, &p, err) != 0)
+		return -1;
+	if (payments_settle(db, "m1", p.payment_id, 1, ref, NULL, 3, err) != 1)
+		return -1;
+	return p.payment_id;
+}
+
+static void test_authorize_capture_refund(void)
+{
+	int64_t order;
+	struct db *db = fresh(&order);
+	struct payment_plan p;
+	char err[ORDERS_ERRLEN] = "";
+
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_AUTHORIZE, -1, NULL, 2, &p, err), 0);
+	CHECK_INT(p.amount, 2000);
+	CHECK_STR(p.currency, "USD");
+	CHECK_STR(pay_status(db, order), "unpaid");      /* pending changes nothing */
+	/* A second authorization while the first is pending: nothing left. */
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_AUTHORIZE, -1, NULL, 2, &p, err), -1);
+	CHECK_HAS(err, "nothing left to authorize");
+	CHECK_INT(payments_settle(db, "m1", 1, 1, "pi_1", NULL, 3, err), 1);
+	CHECK_STR(pay_status(db, order), "authorized");
+	CHECK_INT(payments_settle(db, "m1", 1, 1, "pi_1", NULL, 3, err), 0); /* a repeat: no-op */
+
+	/* Capture: the reference is the authorization's; never more than it. */
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_CAPTURE, 2001, NULL, 2, &p, err), -1);
+	CHECK_HAS(err, "capture of 20.01 USD is more than the 20.00 USD authorized");
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_CAPTURE, -1, NULL, 2, &p, err), 0);
+	CHECK_STR(p.reference, "pi_1");
+	CHECK_INT(p.amount, 2000);
+	/* Void while the capture is pending is refused. */
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_VOID, -1, NULL, 2, &p, err), -1);
+	CHECK_INT(payments_settle(db, "m1", 2, 1, "pi_1", NULL, 3, err), 1);
+	CHECK_STR(pay_status(db, order), "paid");
+
+	/* Refunds: pending ones count, so two in flight cannot exceed the capture. */
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_REFUND, 2500, NULL, 2, &p, err), -1);
+	CHECK_HAS(err, "refund of 25.00 USD is more than the 20.00 USD captured and not yet refunded");
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_REFUND, 1500, "damaged", 2, &p, err), 0);
+	CHECK_STR(p.reference, "pi_1");
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_REFUND, 600, NULL, 2, &p, err), -1);
+	CHECK_HAS(err, "more than the 5.00 USD");
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_REFUND, 500, NULL, 2, &p, err), 0);
+	/* The first refund fails at the gateway: its money is free again. */
+	CHECK_INT(payments_settle(db, "m1", 3, 0, NULL, "insufficient funds", 3, err), 1);
+	CHECK_STR(pay_status(db, order), "paid");
+	CHECK_INT(payments_settle(db, "m1", 4, 1, "re_2", NULL, 3, err), 1);
+	CHECK_STR(pay_status(db, order), "partially_refunded");
+	CHECK(done(db, order, PAY_REFUND, 1500, "re_3", err) > 0);
+	CHECK_STR(pay_status(db, order), "refunded");
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_REFUND, 1, NULL, 2, &p, err), -1);
+	db_close(db);
+}
+
+static void test_refused_requests(void)
+{
+	int64_t order;
+	struct db *db = fresh(&order);
+	struct payment_plan p;
+	char err[ORDERS_ERRLEN] = "";
+	json_t *pay;
+
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_CAPTURE, -1, NULL, 2, &p, err), -1);
+	CHECK_HAS(err, "no successful stripe authorization");
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_REFUND, -1, NULL, 2, &p, err), -1);
+	CHECK_HAS(err, "needs an amount");
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_AUTHORIZE, 0, NULL, 2, &p, err), -1);
+	CHECK_HAS(err, "positive");
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_AUTHORIZE, 2001, NULL, 2, &p, err), -1);
+	CHECK_HAS(err, "more than the 20.00 USD");
+	/* Another merchant's order does not exist. */
+	CHECK_INT(payments_begin(db, "m2", "stripe", order, PAY_AUTHORIZE, -1, NULL, 2, &p, err), -1);
+	CHECK_HAS(err, "not found");
+	/* A storefront capture cannot be refunded through the gateway. */
+	CHECK_INT(orders_mark_paid(db, "m1", order, -1, NULL, 2, err), 0);
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_REFUND, 100, NULL, 2, &p, err), -1);
+	CHECK_HAS(err, "no stripe capture left to refund");
+	/* A declined authorization is recorded with its reason. */
+	{
+		int64_t o2;
+		struct db *db2 = fresh(&o2);
+
+		CHECK_INT(payments_begin(db2, "m1", "stripe", o2, PAY_AUTHORIZE, -1, NULL, 2, &p, err), 0);
+		CHECK_INT(payments_settle(db2, "m1", p.payment_id, 0, NULL, "card_declined", 3, err), 1);
+		pay = payments_get(db2, "m1", p.payment_id, NULL);
+		CHECK_STR(json_string_value(json_object_get(pay, "status")), "failed");
+		CHECK_STR(json_string_value(json_object_get(pay, "error")), "card_declined");
+		json_decref(pay);
+		CHECK(payments_get(db2, "m2", p.payment_id, NULL) == NULL);
+		CHECK_STR(pay_status(db2, o2), "unpaid");
+		/* The failed authorization frees the room again. */
+		CHECK_INT(payments_begin(db2, "m1", "stripe", o2, PAY_AUTHORIZE, -1, NULL, 2, &p, err), 0);
+		db_close(db2);
+	}
+	db_close(db);
+}
+
+static void test_void_releases_the_authorization(void)
+{
+	int64_t order;
+	struct db *db = fresh(&order);
+	struct payment_plan p;
+	char err[ORDERS_ERRLEN] = "";
+
+	CHECK(done(db, order, PAY_AUTHORIZE, -1, "pi_9", err) > 0);
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_VOID, 100, NULL, 2, &p, err), -1);
+	CHECK_HAS(err, "whole 20.00 USD");
+	CHECK(done(db, order, PAY_VOID, -1, "pi_9", err) > 0);
+	CHECK_STR(pay_status(db, order), "voided");
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_CAPTURE, -1, NULL, 2, &p, err), -1);
+	db_close(db);
+}
+
+static void test_op_names(void)
+{
+	CHECK_INT(payments_op_parse("capture"), PAY_CAPTURE);
+	CHECK_INT(payments_op_parse("charge"), -1);
+	CHECK_INT(payments_op_parse(NULL), -1);
+	CHECK_STR(payments_op_event(PAY_REFUND), "payment_refunded");
+	CHECK_STR(payments_op_name(PAY_VOID), "void");
+}
+
+T_MAIN(test_authorize_capture_refund, test_refused_requests, test_void_releases_the_authorization,
+    test_op_names)
