@@ -691,3 +691,72 @@ def test_effect_metrics(gateway, sink, ordo_factory):
     assert metric(m, "ordo_effect_seconds_count", kind="payment") >= 5
     assert any(n == "ordo_effect_seconds_bucket" for n, _ in m)
     assert any(n == "ordo_effects_in_flight" for n, _ in m)
+
+
+# ---------------------------------------------------------------------------
+# workflows/standard.lua against the fakes (acme)
+# ---------------------------------------------------------------------------
+
+def standard_config(gateway, sink):
+    return f"""\
+payments:
+  gateway: stripe
+  base_url: {q(gateway.url)}
+  api_key: {q(API_KEY)}
+notifications:
+  url: {q(sink.url + "/notify")}
+  secret: "notify-secret"
+  templates:
+    order_confirmation:
+      subject: "Order {{{{order.number}}}} confirmed"
+      body: "Thanks {{{{order.customer.first_name}}}}: {{{{data.total}}}} {{{{order.currency}}}}."
+webhooks:
+  - url: {q(sink.url + "/hook")}
+    secret: "hook-secret"
+    topics: [order.created, order.paid, order.cancelled]
+effects: {FAST}
+"""
+
+
+def wait_acme(ordo, body, pred, timeout=POLL_TIMEOUT):
+    return ordo.wait_order("shopify", body["id"], merchant="acme", pred=pred, timeout=timeout)
+
+
+def test_standard_workflow_authorizes_captures_confirms_and_publishes(gateway, sink, ordo_factory):
+    ordo = ordo_factory(acme_extra=standard_config(gateway, sink))
+    body = shopify_order(financial_status="pending", email="ada@example.com")
+    ack(ordo.shopify(body))
+    o = wait_acme(ordo, body, lambda o: o["payment_status"] == "paid")
+    assert gateway.charges_for(o["id"]) == [o["total"]]
+    assert [p["kind"] for p in o["payments"]] == ["authorization", "capture"], o["payments"]
+    (n,) = sink.wait_for(lambda r: r.path == "/notify")
+    assert n.verify("notify-secret") and n.json["to"] == "ada@example.com", n.json
+    assert n.json["body"] == f"Thanks Ada: 24.99 USD.", n.json
+    hooks = sink.wait_for(lambda r: r.path == "/hook", count=2)
+    assert [h.json["topic"] for h in hooks] == ["order.created", "order.paid"], hooks
+    assert all(h.verify("hook-secret") for h in hooks)
+    assert hooks[1].json["data"]["payment_status"] == "paid"
+    o = wait_acme(ordo, body, lambda o: any("Payment captured" in (h["message"] or "")
+                                            for h in o["history"]))
+
+
+def test_standard_workflow_holds_an_order_whose_payment_is_declined(gateway, sink, ordo_factory):
+    ordo = ordo_factory(acme_extra=standard_config(gateway, sink))
+    gateway.decline_next(1, ops="authorize")
+    body = shopify_order(financial_status="pending")
+    ack(ordo.shopify(body))
+    o = wait_acme(ordo, body, lambda o: "payment-failed" in o["tags"])
+    assert o["status"] == "placed" and o["payment_status"] == "unpaid", o
+    assert any("Payment authorize failed: Your card was declined." in (h["message"] or "")
+               for h in o["history"]), o["history"]
+    assert gateway.charges_for(o["id"]) == []
+
+
+def test_standard_workflow_skips_the_gateway_when_the_storefront_captured(gateway, sink, ordo_factory):
+    ordo = ordo_factory(acme_extra=standard_config(gateway, sink))
+    body = shopify_order(financial_status="paid")
+    ack(ordo.shopify(body))
+    o = wait_acme(ordo, body, lambda o: o["payment_status"] == "paid")
+    sink.wait_for(lambda r: r.path == "/notify")
+    assert gateway.received() == [], "nothing asked of the gateway"
+    assert [p["gateway"] for p in o["payments"]] == ["shopify"]
