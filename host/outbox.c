@@ -683,48 +683,46 @@ static int scan_group(struct outbox *o, const char *merchant, const char *endpoi
 	return 0;
 }
 
+/*
+ * Start what is due, group by group. The groups are found by skipping
+ * through the pending index one (merchant, endpoint) at a time, so a scan
+ * costs a few index seeks per group, not a pass over every pending row:
+ * with a backlog of 100,000 effects it runs after every flush.
+ */
 static void scan(struct outbox *o)
 {
 	sqlite3_stmt *st;
 	int64_t now = clock_now_ms(), next = -1;
-	struct { char *merchant, *endpoint; } *due = NULL;
-	size_t n = 0, cap = 0;
+	char merchant[128] = "", endpoint[320] = "";
 	int rc, failed = 0;
 
-	if (o->n_running >= MAX_IN_FLIGHT)
-		return; /* a finished job scans again */
-	st = db_prepare(o->db, "SELECT DISTINCT merchant, endpoint FROM effects"
-	    " WHERE status = 'pending' AND available_at <= ?");
-	if (st == NULL) {
-		arm(o->scan_ev, SCAN_RETRY_MS);
-		return;
-	}
-	sqlite3_bind_int64(st, 1, now);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			void *p = realloc(due, (cap = cap ? cap * 2 : 8) * sizeof *due);
-
-			if (p == NULL) {
-				failed = 1;
-				break;
-			}
-			due = p;
-		}
-		due[n].merchant = strdup((const char *)sqlite3_column_text(st, 0));
-		due[n].endpoint = strdup((const char *)sqlite3_column_text(st, 1));
-		n++;
-	}
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		failed = 1;
-	db_reset(st);
-	for (size_t i = 0; i < n; i++) {
-		if (due[i].merchant && due[i].endpoint &&
-		    scan_group(o, due[i].merchant, due[i].endpoint, now) != 0)
+	for (int guard = 0; o->n_running < MAX_IN_FLIGHT && guard < 10000; guard++) {
+		/* Three columns, the last at its maximum: the seek lands past the
+		 * whole group at once (a two-column row value would step through
+		 * every row of the group to get past it). */
+		st = db_prepare(o->db, "SELECT merchant, endpoint FROM effects"
+		    " WHERE status = 'pending' AND (merchant, endpoint, available_at) >"
+		    " (?1, ?2, 9223372036854775807)"
+		    " ORDER BY merchant, endpoint, available_at LIMIT 1");
+		if (st == NULL) {
 			failed = 1;
-		free(due[i].merchant);
-		free(due[i].endpoint);
+			break;
+		}
+		db_bind_text(st, 1, merchant);
+		db_bind_text(st, 2, endpoint);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			snprintf(merchant, sizeof merchant, "%s", (const char *)sqlite3_column_text(st, 0));
+			snprintf(endpoint, sizeof endpoint, "%s", (const char *)sqlite3_column_text(st, 1));
+		}
+		db_reset(st);
+		if (rc != SQLITE_ROW) {
+			failed = rc != SQLITE_DONE;
+			break;
+		}
+		if (scan_group(o, merchant, endpoint, now) != 0)
+			failed = 1;
 	}
-	free(due);
 	if (failed) {
 		arm(o->scan_ev, SCAN_RETRY_MS);
 		return;

@@ -169,6 +169,129 @@ merchants:
     return path
 
 
+EFFECTS_PER_ORDER = 4
+EFFECT_CONCURRENCY = 16
+
+
+def write_effects_config(work, db, bare_url):
+    flow = (HERE / "effects.lua").read_text().replace("@URL@", bare_url + "/effect") \
+        .replace("@EFFECTS@", str(EFFECTS_PER_ORDER))
+    (work / "effects.lua").write_text(flow)
+    text = f"""\
+# Written by tests/bench/run.py: the effects bench.
+server:
+  listen: "127.0.0.1:0"
+  database: {json.dumps(str(db))}
+  durability: full
+  scripts: {json.dumps(str(ROOT / "scripts"))}
+merchants:
+  - id: {MERCHANT}
+    currency: USD
+    workflow: {json.dumps(str(work / "effects.lua"))}
+    api_keys: [{json.dumps(API_KEY)}]
+    channels:
+      shopify:
+        secret: {json.dumps(SECRET)}
+    effects:
+      timeout: 5s
+      concurrency: {EFFECT_CONCURRENCY}
+      allow: [{json.dumps(bare_url + "/")}]
+"""
+    path = work / "effects.yaml"
+    path.write_text(text)
+    return path
+
+
+def percentile(values, p):
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def effect_latencies(db, since_ms=0):
+    """ms from each effect's row (written in its handler's transaction) to
+    its answer event's row, for effects created at or after since_ms."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return [r[0] for r in con.execute(
+            "SELECT i.received_at - e.created_at FROM effects e JOIN inbox i"
+            " ON i.merchant = e.merchant AND i.dedup_key = 'effect:' || e.id || ':' || e.attempts"
+            " WHERE e.status = 'succeeded' AND e.created_at >= ?", (since_ms,))]
+    finally:
+        con.close()
+
+
+def wait_effects_done(db, deadline, cap=90):
+    end = time.monotonic() + deadline.left(cap)
+    while time.monotonic() < end:
+        try:
+            if db_query(db, "SELECT count(*) FROM effects WHERE status = 'pending'") == 0 and \
+               db_query(db, "SELECT count(*) FROM inbox WHERE status = 'pending'") == 0:
+                return True
+        except sqlite3.Error as e:
+            log(f"reading the database: {e}")
+        time.sleep(0.1)
+    return False
+
+
+def bench_effects(ordo_bin, bare, data, work, args, deadline, failures):
+    """Effects: orders whose handler asks for EFFECTS_PER_ORDER posts to the
+    bare server. A burst measures completed effects per second against wrk
+    on the same bare server with as many connections as ordo may use; a
+    light phase measures commit-to-answer latency."""
+    db = work / "effects.db"
+    cfg = write_effects_config(work, db, f"http://{HOST}:{bare.port}")
+    ordo = Server("ordo-effects", [str(ordo_bin), "serve", "-c", str(cfg), "--listen",
+                                   f"{HOST}:0", "--db", str(db)], work / "ordo-effects.log")
+    try:
+        ordo.start(deadline)
+        burst = run_wrk(ordo, data, "effects-burst", 3, args, deadline, start=0)
+        if not wait_effects_done(db, deadline):
+            failures.append("effects: the burst did not finish within 90 s")
+        n = db_query(db, "SELECT count(*) FROM effects WHERE status = 'succeeded'")
+        bad = db_query(db, "SELECT count(*) FROM effects WHERE status <> 'succeeded'")
+        span = db_query(db, "SELECT max(completed_at) - min(created_at) FROM effects")
+        if bad:
+            failures.append(f"effects: {bad} effects did not succeed")
+        deliveries = db_query(db, "SELECT count(*) FROM inbox WHERE source = 'webhook'"
+                              " AND status = 'done'")
+        if n != deliveries * EFFECTS_PER_ORDER:
+            failures.append(f"effects: {n} succeeded for {deliveries} deliveries x "
+                            f"{EFFECTS_PER_ORDER}")
+        answers = db_query(db, "SELECT count(*) FROM inbox WHERE source = 'effect'"
+                           " AND status = 'done'")
+        if answers != n:
+            failures.append(f"effects: {answers} answer events for {n} effects")
+        rate = n / (span / 1000.0) if span else 0.0
+        burst_lat = effect_latencies(db)
+        # Light load: 10 orders a second for 5 s.
+        light_start = int(time.time() * 1000)
+        with open(data) as f:
+            lines = [next(f) for _ in range(50)]
+        for i, line in enumerate(lines):
+            t = time.monotonic()
+            if one_delivery(ordo, line, f"effects-light-{i}") != 200:
+                failures.append("effects: a light-phase delivery was refused")
+            time.sleep(max(0.0, 0.1 - (time.monotonic() - t)))
+        wait_effects_done(db, deadline, cap=30)
+        light_lat = effect_latencies(db, light_start)
+        if ordo.stop() != 0:
+            failures.append("effects: ordo did not exit 0")
+    except BaseException:
+        log("ordo-effects' last log lines:\n" + ordo.tail())
+        raise
+    finally:
+        ordo.kill()
+    log(f"effects: {n} in {span} ms = {rate:.0f}/s; light p99 {percentile(light_lat, 99)} ms")
+    base = run_wrk(bare, data, "effects-bare", 5,
+                   argparse.Namespace(threads=2, connections=EFFECT_CONCURRENCY), deadline)
+    return {"rate": rate, "n": n, "orders": burst["acked"], "base_rps": base["rps"],
+            "burst_p50": percentile(burst_lat, 50), "burst_p99": percentile(burst_lat, 99),
+            "light_p50": percentile(light_lat, 50), "light_p99": percentile(light_lat, 99),
+            "light_n": len(light_lat)}
+
+
 def one_delivery(server, data_line, webhook_id):
     """POST one delivery from the data file; return the HTTP status."""
     sig, body = data_line.rstrip("\n").split("\t", 1)
@@ -369,6 +492,7 @@ def main(argv):
         if one_delivery(bare, first_line, "bench-sanity-1") != 200:
             raise BenchError("bare did not answer 200")
         b = measure(bare, data, "bare", args, deadline)
+        eff = bench_effects(ordo_bin, bare, data, work, args, deadline, failures)
         if bare.stop() != 0:
             failures.append("bare did not exit 0")
     except BaseException:
@@ -399,6 +523,13 @@ def main(argv):
         ("events processed/s, load start to drained", f"{processing:.0f}", "", ""),
         ("backlog drained after load (s)",
          f"{t_drained - t_loaded:.1f}" if drained is not None else "> 90", "", ""),
+        (f"effects completed/s ({EFFECTS_PER_ORDER} per order, {EFFECT_CONCURRENCY} in flight)"
+         f" vs bare req/s at -c{EFFECT_CONCURRENCY}",
+         f"{eff['rate']:.0f}", f"{eff['base_rps']:.0f}", fmt_ratio(eff["rate"], eff["base_rps"])),
+        ("effects: commit to answer event p50 / p99 (ms), burst",
+         f"{eff['burst_p50']} / {eff['burst_p99']}", "", ""),
+        (f"effects: commit to answer event p50 / p99 (ms), 10 orders/s ({eff['light_n']} effects)",
+         f"{eff['light_p50']} / {eff['light_p99']}", "", ""),
     ]
     print()
     print(f"ordo bench: durability {args.durability}, wrk -t{args.threads} -c{args.connections} "
