@@ -93,14 +93,15 @@ e2e: deps-test $(BUILD)/ordo
 	ORDO_BIN=$(abspath $(BUILD)/ordo) $(PYTEST) tests/e2e
 
 # Everything that guards behaviour: unit tests, config check, end-to-end,
-# the unit and end-to-end tests again under ASan and UBSan, and a short
-# kill -9 soak.
+# the unit and end-to-end tests again under ASan and UBSan, a short kill -9
+# soak, and the fuzz regressions plus a short run of every fuzz target.
 test: deps-test
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory check-config
 	$(MAKE) --no-print-directory e2e
 	$(MAKE) --no-print-directory SANITIZE=address,undefined unit e2e
 	$(MAKE) --no-print-directory soak-short
+	$(MAKE) --no-print-directory fuzz-smoke
 
 bench: deps-bench $(BUILD)/ordo
 	/usr/bin/python3 tests/bench/run.py --ordo $(BUILD)/ordo

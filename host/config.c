@@ -73,6 +73,38 @@ static int fail_at(struct ctx *c, size_t line, size_t col, const char *fmt, ...)
 static int fail(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A copy of `s` with control bytes written as \n, \t or \xNN: a message
+ * quoting a path or a value stays one printable line in a log or terminal.
+ * NULL when out of memory. */
+static char *escape_controls(const char *s)
+{
+	size_t n = 0;
+	char *out, *o;
+
+	for (const char *p = s; *p; p++)
+		n += ((unsigned char)*p < 0x20 || *p == 0x7f) ? 4 : 1;
+	if ((out = malloc(n + 1)) == NULL)
+		return NULL;
+	o = out;
+	for (const char *p = s; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (ch == '\n') {
+			*o++ = '\\';
+			*o++ = 'n';
+		} else if (ch == '\t') {
+			*o++ = '\\';
+			*o++ = 't';
+		} else if (ch < 0x20 || ch == 0x7f) {
+			o += sprintf(o, "\\x%02x", ch);
+		} else {
+			*o++ = (char)ch;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 static int vfail_at(struct ctx *c, size_t line, size_t col, const char *fmt,
     va_list ap)
 {
@@ -86,6 +118,10 @@ static int vfail_at(struct ctx *c, size_t line, size_t col, const char *fmt,
 	if (asprintf(&c->err, "%s:%zu:%zu: %s", c->name, line, col, msg) < 0)
 		c->err = NULL;
 	free(msg);
+	if (c->err != NULL && (msg = escape_controls(c->err)) != NULL) {
+		free(c->err);
+		c->err = msg;
+	}
 	return -1;
 }
 

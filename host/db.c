@@ -474,7 +474,11 @@ int db_json_probe(struct db *db, const char *text, size_t len,
 	    " CASE WHEN json_valid(?1) AND json_type(?1, ?3) IN ('integer', 'text')"
 	    "   THEN json_extract(?1, ?3) END,"
 	    " CASE WHEN json_valid(?1) AND json_type(?1, ?4) IN ('integer', 'text')"
-	    "   THEN json_extract(?1, ?4) END");
+	    "   THEN json_extract(?1, ?4) END,"
+	    /* A keyed member given twice: SQLite reads the first, jansson (the
+	     * dispatcher) the last. Report "not for the fast path". */
+	    " CASE WHEN json_valid(?1) AND json_type(?1) = 'object' THEN (SELECT count(*) -"
+	    "   count(DISTINCT key) FROM json_each(?1) WHERE key IN (?5, ?6, ?7)) END");
 	char path[DB_PROBE_KEYS][72];
 	int rc, object = 0;
 
@@ -488,6 +492,7 @@ int db_json_probe(struct db *db, const char *text, size_t len,
 		if (keys[i] != NULL && strlen(keys[i]) < 64 && strchr(keys[i], '"') == NULL) {
 			snprintf(path[i], sizeof path[i], "$.\"%s\"", keys[i]);
 			sqlite3_bind_text(st, i + 2, path[i], -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, i + 5, keys[i], -1, SQLITE_STATIC);
 		} else {
 			sqlite3_bind_text(st, i + 2, "$.\"\"", -1, SQLITE_STATIC);
 		}
@@ -496,7 +501,8 @@ int db_json_probe(struct db *db, const char *text, size_t len,
 	if (rc == SQLITE_ROW) {
 		const unsigned char *type = sqlite3_column_text(st, 0);
 
-		object = type != NULL && strcmp((const char *)type, "object") == 0;
+		object = type != NULL && strcmp((const char *)type, "object") == 0 &&
+		    sqlite3_column_int(st, 4) == 0;
 		for (int i = 0; object && i < DB_PROBE_KEYS; i++) {
 			int t = sqlite3_column_type(st, i + 1);
 

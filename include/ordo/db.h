@@ -81,8 +81,10 @@ int db_step_done(sqlite3_stmt *st);
  * bytes); anything else, or an absent key, gives "". Uses SQLite's JSON
  * parser, several times faster than building a jansson tree, for the hot
  * ingress path. `keys` may hold NULLs.
- * @return 1 for a JSON object, 0 for anything else (malformed or not an
- * object: ask jansson where, on that cold path), -1 on a database error.
+ * @return 1 for a JSON object, 0 for anything else (malformed, not an
+ * object, or an object that names one of `keys` twice, which SQLite and
+ * jansson read differently: ask jansson, on that cold path), -1 on a
+ * database error.
  */
 #define DB_PROBE_KEYS 3
 #define DB_PROBE_LEN 128
