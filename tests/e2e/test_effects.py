@@ -9,6 +9,7 @@ workflows/standard.lua and must keep being served. Every wait is bounded.
 """
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -760,3 +761,58 @@ def test_standard_workflow_skips_the_gateway_when_the_storefront_captured(gatewa
     sink.wait_for(lambda r: r.path == "/notify")
     assert gateway.received() == [], "nothing asked of the gateway"
     assert [p["gateway"] for p in o["payments"]] == ["shopify"]
+
+
+# ---------------------------------------------------------------------------
+# A gateway adapter that raises
+# ---------------------------------------------------------------------------
+
+BROKEN_ADAPTER = {
+    # request() raises: the handler that asked fails, nothing is sent.
+    "request": """\
+return {
+  request = function(op, p) error("adapter bug: cannot build " .. op) end,
+  parse = function(op, answer) return { ok = true } end,
+}
+""",
+    # parse() raises: the answer event fails and is dead-lettered; the
+    # payment stays pending, visibly.
+    "parse": """\
+return {
+  request = function(op, p) return { path = "/v1/payment_intents", form = { amount = p.amount,
+    currency = p.currency:lower(), capture_method = "manual", confirm = "true",
+    ["metadata[order_id]"] = tostring(p.order_id) } } end,
+  parse = function(op, answer) error("adapter bug: cannot read " .. op) end,
+}
+""",
+}
+
+
+@pytest.mark.parametrize("where", ["request", "parse"])
+def test_gateway_adapter_that_raises_is_a_dead_letter(gateway, ordo_factory, where):
+    def add_adapter(text):
+        beta = re.search(r'workflow: "([^"]*beta\.lua)"', text).group(1)
+        folder = Path(beta).parent / "payments"
+        folder.mkdir(exist_ok=True)
+        (folder / "broken.lua").write_text(BROKEN_ADAPTER[where])
+        return text
+
+    ordo = ordo_factory(edit=add_adapter, beta_workflow=PAY_FLOW, beta_extra=f"""\
+payments: {{gateway: broken, base_url: {q(gateway.url)}, api_key: {q(API_KEY)}}}
+effects: {{timeout: 2s, max_attempts: 2, base_delay: 10ms, max_delay: 50ms}}
+""")
+    body = place(ordo)
+    dl = ordo.wait_dead_letter("beta", lambda d: f"cannot {'build' if where == 'request' else 'read'}"
+                               in d["error"])
+    assert "payments/broken.lua" in dl["error"], dl
+    if where == "request":
+        assert gateway.received() == [], "nothing was sent"
+        assert ordo.find("shopify", body["id"], merchant="beta") == [], "the handler rolled back"
+    else:
+        assert dl["event"] == "payment_result", dl
+        (o,) = ordo.find("shopify", body["id"], merchant="beta")
+        o = ordo.order(o["id"], merchant="beta")
+        assert [p["status"] for p in o["payments"]] == ["pending"], o["payments"]
+        assert len(gateway.ops("authorize")) == 1
+    healthy(ordo)
+    acme_still_served(ordo)

@@ -28,7 +28,7 @@ workflow notes every event it runs) exactly one note per processed event —
 an event run twice shows up there.
 
 Checks are functions in CHECKS; each returns problems and may add to the
-totals. Inventory and effects (outbox) do not exist yet: their checks report
+totals. Inventory does not exist yet: its check reports
 "not checked" until the schema has their tables, and then fail loudly until
 someone writes them — add them to CHECKS next to the others.
 """
@@ -36,6 +36,7 @@ import argparse
 import collections
 import hashlib
 import json
+from pathlib import Path
 import sqlite3
 import sys
 
@@ -240,6 +241,15 @@ def check_history_and_payments(f, db, rep):
                          f"order {o['id']} {key} was sent paid: payments "
                          f"{[(p['kind'], p['amount'], p['event_id']) for p in ps]}, "
                          f"total {o['total']}")
+        elif key[0] in f.gateway_merchants and o["total"] > 0:
+            # Unpaid at a merchant with a gateway: the workflow authorizes,
+            # then captures, each exactly once and in full.
+            got = sorted((p["kind"], p["amount"], p["status"]) for p in ps)
+            want = [("authorization", o["total"], "succeeded"), ("capture", o["total"], "succeeded")]
+            if got != want:
+                rep.fail("duplicated" if len(ps) > 2 else "payments",
+                         f"order {o['id']} {key} was sent unpaid to a merchant with a gateway:"
+                         f" payments {got}, want {want}")
         elif ps:
             rep.fail("payments", f"order {o['id']} {key} was sent unpaid but has "
                      f"{len(ps)} payments")
@@ -308,15 +318,91 @@ def check_inventory(f, db, rep):
 
 
 def check_effects(f, db, rep):
-    """Not yet: ordo has no outbox. When it does, check here that every
-    effect of a done event exists exactly once (idempotency key unique),
-    none of a rolled-back one, and none is stuck after the drain."""
-    found = sorted(t for t in db.tables() if "outbox" in t or "effect" in t)
-    if not found:
+    """The outbox after the drain: no effect pending, failed or dead (the
+    fake gateway says yes to everything); every effect belongs to an event
+    that is done (a rolled-back handler leaves none); every payment effect
+    got exactly one answer event; every payment settled. On the gateway's
+    side (f.gateway, what it recorded): one idempotency key per order and
+    operation however often a request was resent, at most one payment
+    intent per order and one capture per intent, and its ledger agrees
+    with ordo's payments."""
+    if "effects" not in db.tables():
         rep.notes.append("effects: not checked (the schema has no outbox tables yet)")
-    else:
-        rep.fail("checker out of date", f"effect tables {found} exist but "
-                 "tests/soak/check.py has no effects check yet")
+        return
+    effects = db.q("SELECT id, merchant, kind, status, attempts, event_id, payment_id, order_id,"
+                   " idem_key, last_error FROM effects")
+    events = {r["id"]: r["status"] for r in db.q("SELECT id, status FROM inbox")}
+    answers = collections.Counter()
+    for r in db.q("SELECT dedup_key FROM inbox WHERE source = 'effect'"):
+        parts = (r["dedup_key"] or "").split(":")
+        if len(parts) == 3 and parts[0] == "effect":
+            answers[int(parts[1])] += 1
+    by_status = collections.Counter(r["status"] for r in effects)
+    for e in effects:
+        what = f"effect {e['id']} ({e['kind']}, {e['idem_key']})"
+        if e["status"] == "pending":
+            rep.fail("stuck", f"{what} is still pending after the drain "
+                     f"(attempts {e['attempts']}, last error {e['last_error']!r})")
+        elif e["status"] != "succeeded":
+            rep.fail("effects", f"{what} is {e['status']}: {e['last_error']}")
+        if e["event_id"] is not None and events.get(e["event_id"]) != "done":
+            rep.fail("effect without its event", f"{what} was made by event {e['event_id']},"
+                     f" which is {events.get(e['event_id'], 'missing')}")
+        if e["kind"] == "payment" and e["status"] != "pending" and answers[e["id"]] != 1:
+            rep.fail("duplicated" if answers[e["id"]] > 1 else "lost",
+                     f"{what} has {answers[e['id']]} answer events")
+    for r in db.q("SELECT p.id, p.order_id, p.kind FROM payments p WHERE p.status = 'pending'"):
+        rep.fail("stuck", f"payment {r['id']} ({r['kind']}) of order {r['order_id']} is pending")
+    rep.totals["effects succeeded / pending / failed / dead"] = " / ".join(
+        str(by_status[k]) for k in ("succeeded", "pending", "failed", "dead"))
+    rep.totals["effect attempts (sum)"] = sum(e["attempts"] for e in effects)
+
+    g = f.gateway
+    if g is None:
+        rep.notes.append("effects: gateway side not checked (no gateway record)")
+        return
+    order_of_pi = {pi["id"]: pi["metadata"].get("order_id") for pi in g["intents"]}
+    keys = collections.defaultdict(set)
+    for r in g["requests"]:
+        if r["op"] is None:
+            continue
+        if r["op"] == "authorize":
+            order = r["form"].get("metadata[order_id]")
+        elif r["op"] == "refund":
+            order = order_of_pi.get(r["form"].get("payment_intent"))
+        else:
+            order = order_of_pi.get(r["path"].split("/")[3])
+        keys[(r["op"], order)].add(r["key"])
+    for (op, order), ks in keys.items():
+        if len(ks) != 1:
+            rep.fail("duplicated", f"order {order}: {op} reached the gateway with {len(ks)}"
+                     f" different idempotency keys {sorted(k or '' for k in ks)}")
+    per_order = collections.defaultdict(list)
+    for pi in g["intents"]:
+        per_order[pi["metadata"].get("order_id")].append(pi)
+    stripe = collections.defaultdict(list)
+    for r in db.q("SELECT order_id, kind, amount FROM payments WHERE gateway = 'stripe'"
+                  " AND status = 'succeeded'"):
+        stripe[str(r["order_id"])].append((r["kind"], r["amount"]))
+    for order, pis in per_order.items():
+        if len(pis) != 1:
+            rep.fail("duplicated", f"order {order}: {len(pis)} payment intents at the gateway")
+        charges = [c for pi in pis for c in pi["captures"]]
+        if len(charges) > 1:
+            rep.fail("duplicated", f"order {order} was charged {len(charges)} times: {charges}")
+        ours = sorted(a for k, a in stripe.get(order, []) if k == "capture")
+        if sorted(charges) != ours:
+            rep.fail("payments", f"order {order}: the gateway charged {charges}, ordo recorded"
+                     f" captures {ours}")
+    for order, ps in stripe.items():
+        if order not in per_order:
+            rep.fail("payments", f"order {order}: ordo recorded {ps} the gateway never saw")
+    replays = sum(1 for r in g["requests"] if r.get("outcome") == "replayed")
+    rep.totals["gateway requests (replayed: a resend the gateway deduplicated)"] = (
+        f"{len(g['requests'])} ({replays})")
+    rep.totals["gateway charges / orders charged"] = (
+        f"{sum(len(pi['captures']) for pi in g['intents'])} / "
+        f"{sum(1 for pis in per_order.values() if any(pi['captures'] for pi in pis))}")
 
 
 CHECKS = [check_acks, check_answered, check_rejected, check_inbox_rows, check_orders,
@@ -324,9 +410,13 @@ CHECKS = [check_acks, check_answered, check_rejected, check_inbox_rows, check_or
           check_inventory, check_effects]
 
 
-def run(db_path, log_path, extra_problems=()):
-    """Check; print the report; return the number of problems."""
+def run(db_path, log_path, extra_problems=(), gateway_path=None, gateway_merchants=()):
+    """Check; print the report; return the number of problems.
+    gateway_path: what the fake gateway recorded (soak.py writes it);
+    gateway_merchants: the merchants whose workflow pays through it."""
     f = Facts(log_path)
+    f.gateway = json.loads(Path(gateway_path).read_text()) if gateway_path else None
+    f.gateway_merchants = set(gateway_merchants)
     db = DB(db_path)
     rep = Report()
     for check in CHECKS:
@@ -382,8 +472,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--db", required=True)
     ap.add_argument("--log", required=True)
+    ap.add_argument("--gateway", default=None, help="the fake gateway's record (gateway.json)")
+    ap.add_argument("--gateway-merchant", action="append", default=[],
+                    help="a merchant that pays through the gateway (repeatable)")
     a = ap.parse_args()
-    sys.exit(1 if run(a.db, a.log) else 0)
+    sys.exit(1 if run(a.db, a.log, gateway_path=a.gateway,
+                      gateway_merchants=a.gateway_merchant) else 0)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,13 @@ drain, the daemon gets SIGTERM (must exit 0), and check.py compares the
 delivery log with the database (read-only).
 
 Config: like the e2e harness (tests/e2e/conftest.py): durability full,
-retry 3 attempts 10-50 ms, acme on workflows/standard.lua and beta on a
-workflow that records the order and notes every event it runs (so an event
-run twice is visible). A temporary directory holds config, database, daemon
+retry 3 attempts 10-50 ms, acme on workflows/standard.lua paying through the
+e2e tests' fake Stripe-style gateway (tests/e2e/fakes.py, a real HTTP
+server on 127.0.0.1 answering after 10 ms, so kills land while payment
+requests are in flight), and beta on a workflow that records the order and
+notes every event it runs (so an event run twice is visible). After the
+drain the gateway's record (every request, every payment intent) goes to
+gateway.json and check.py holds it against the database. A temporary directory holds config, database, daemon
 logs and the delivery log; it is removed on success unless --keep, and kept
 (and printed) on failure.
 
@@ -33,6 +37,7 @@ import random
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -44,9 +49,14 @@ import check
 import loadgen
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+import fakes  # noqa: E402  (the e2e tests' fake gateway: a real HTTP server)
+
+GATEWAY_KEY = "sk_test_soak"
+GATEWAY_MERCHANTS = ("acme",)
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 15.0
-DRAIN_TIMEOUT = 30.0
+DRAIN_TIMEOUT = 60.0
 
 ACME_KEY = "acme-api-key-0123456789abcdef"
 BETA_KEY = "beta-api-key-0123456789abcdef"
@@ -66,7 +76,7 @@ def q(v):
     return json.dumps(str(v))
 
 
-def write_config(work, port):
+def write_config(work, port, gateway_url):
     (work / "beta.lua").write_text(BETA_WORKFLOW)
     cfg = work / "ordo.yaml"
     cfg.write_text(f"""\
@@ -90,6 +100,16 @@ merchants:
     channels:
       shopify:
         secret: {q(loadgen.SECRETS["acme"])}
+    payments:
+      gateway: stripe
+      base_url: {q(gateway_url)}
+      api_key: {q(GATEWAY_KEY)}
+    effects:
+      timeout: "2s"
+      concurrency: 16
+      max_attempts: 50
+      base_delay: "10ms"
+      max_delay: "200ms"
   - id: beta
     name: "Beta Goods"
     currency: EUR
@@ -195,13 +215,26 @@ def healthz(port):
         return None
 
 
-def drain(port, timeout):
-    """Wait (bounded) until /healthz reports an empty inbox twice in a row."""
+def effects_pending(db):
+    """Effects not yet finished (read-only; -1 if the database says no)."""
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return con.execute("SELECT count(*) FROM effects WHERE status = 'pending'").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return -1
+
+
+def drain(port, timeout, db):
+    """Wait (bounded) until /healthz reports an empty inbox and no effect is
+    pending, twice in a row (an effect's answer is a new inbox event)."""
     end, zeros, last = time.monotonic() + timeout, 0, None
     while time.monotonic() < end:
         h = healthz(port)
         last = h
-        if h and h.get("inbox_depth") == 0:
+        if h and h.get("inbox_depth") == 0 and effects_pending(db) == 0:
             zeros += 1
             if zeros >= 2:
                 return True, h
@@ -209,6 +242,23 @@ def drain(port, timeout):
             zeros = 0
         time.sleep(0.1)
     return False, last
+
+
+def save_gateway(gateway, path):
+    """What the fake gateway saw, for check.py: every request (operation,
+    path, form, idempotency key, how it was answered) and every payment
+    intent with its captures and refunds."""
+    with gateway.lock:
+        record = {
+            "requests": [{"op": r.op, "path": r.path, "form": getattr(r, "form", {}),
+                          "key": r.key, "outcome": getattr(r, "outcome", None)}
+                         for r in gateway.requests],
+            "intents": [{"id": pi["id"], "metadata": pi["metadata"],
+                         "captures": list(pi["captures"]),
+                         "refunds": [rf["amount"] for rf in pi["refunds"]]}
+                        for pi in gateway.intents.values()],
+        }
+    path.write_text(json.dumps(record))
 
 
 def main():
@@ -222,6 +272,9 @@ def main():
     ap.add_argument("--resend-final", type=float, default=0.5,
                     help="share of never-acknowledged deliveries re-sent at the end")
     ap.add_argument("--max-deliveries", type=int, default=200000)
+    ap.add_argument("--paid", type=float, default=0.85,
+                    help="share of acme's good orders sent already paid; the rest pay"
+                         " through the fake gateway (authorize, capture)")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--workdir", default=None, help="default: a new temporary directory")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -243,14 +296,16 @@ def main():
     else:
         work = Path(tempfile.mkdtemp(prefix="ordo-soak-"))
     port = pick_port(rnd)
-    cfg = write_config(work, port)
+    gateway = fakes.FakeGateway(api_key=GATEWAY_KEY).start()
+    gateway.set_latency(0.01)
+    cfg = write_config(work, port, gateway.url)
     print(f"soak: {a.rounds} rounds, kill -9 after {a.kill_min}-{a.kill_max}s, "
           f"{a.senders} connections, seed {seed}, port {port}, work {work}", flush=True)
 
     target = loadgen.Target(port)
     dlog = loadgen.Log(work / "deliveries.jsonl")
     load = loadgen.Load(target, dlog, seed=seed, senders=a.senders, rate=a.rate,
-                        max_deliveries=a.max_deliveries)
+                        max_deliveries=a.max_deliveries, paid_p=a.paid)
     # Run a private copy: a rebuild of build/ordo during the soak (other
     # work in the same tree) must not change or break the binary under test.
     shutil.copy2(binary, work / "ordo")
@@ -292,10 +347,11 @@ def main():
                 problems.append(("soak", "a sender did not stop within 15 s"))
             n = load.resend_unresolved(a.resend_final, time.monotonic() + 30, rnd)
             print(f"  final: re-sent {n} of the deliveries that never got a 200", flush=True)
-            drained, h = drain(port, DRAIN_TIMEOUT)
+            drained, h = drain(port, DRAIN_TIMEOUT, work / "ordo.db")
             if not drained:
                 problems.append(("stuck", f"the inbox did not drain within {DRAIN_TIMEOUT}s "
-                                 f"(last /healthz {h})"))
+                                 f"(last /healthz {h}, effects pending "
+                                 f"{effects_pending(work / 'ordo.db')})"))
             if not daemon.alive():
                 problems.append(("daemon died on its own",
                                  f"final run exited {daemon.proc.returncode}:\n{daemon.tail()}"))
@@ -317,6 +373,8 @@ def main():
             target.down()
             daemon.kill9()
         dlog.close()
+        gateway.stop()
+        save_gateway(gateway, work / "gateway.json")
     elapsed = time.monotonic() - t0
 
     if broken:
@@ -330,13 +388,15 @@ def main():
     for line in errs[:5]:
         print(f"  {line[:300]}")
     try:
-        n = check.run(work / "ordo.db", work / "deliveries.jsonl", problems)
+        n = check.run(work / "ordo.db", work / "deliveries.jsonl", problems,
+                      gateway_path=work / "gateway.json", gateway_merchants=GATEWAY_MERCHANTS)
     except Exception as e:          # the checker itself broke: keep the evidence
         print(f"soak: checker failed: {e!r}", file=sys.stderr)
         n = 1
     if n or a.keep or a.workdir:
         print(f"soak: artefacts in {work} (re-check: python3 {Path(__file__).with_name('check.py')}"
-              f" --db {work / 'ordo.db'} --log {work / 'deliveries.jsonl'}; seed {seed})")
+              f" --db {work / 'ordo.db'} --log {work / 'deliveries.jsonl'}"
+              f" --gateway {work / 'gateway.json'} --gateway-merchant acme; seed {seed})")
     else:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if n else 0
