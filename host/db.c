@@ -186,6 +186,21 @@ static const char *const migrations[] = {
 	"CREATE INDEX effects_next ON effects(available_at) WHERE status = 'pending';"
 	"CREATE INDEX effects_order ON effects(order_id, id);"
 	"CREATE INDEX effects_status ON effects(merchant, status, id);",
+
+	/* 3: durable timers */
+	"CREATE TABLE timers ("
+	"  id INTEGER PRIMARY KEY,"
+	"  merchant TEXT NOT NULL,"
+	"  key TEXT NOT NULL,"                /* unique per merchant: cancel and move by it */
+	"  event TEXT NOT NULL,"              /* the event name raised */
+	"  payload TEXT NOT NULL DEFAULT '{}',"  /* a JSON object */
+	"  order_key TEXT,"                  /* the setting event's: runs in that order's sequence */
+	"  due_at INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  event_id INTEGER,"                /* the event whose handler set it */
+	"  UNIQUE (merchant, key)"
+	") STRICT;"
+	"CREATE INDEX timers_due ON timers(due_at, id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -30,6 +30,7 @@
 #include "ordo/notify.h"
 #include "ordo/orders.h"
 #include "ordo/outbox.h"
+#include "ordo/timers.h"
 #include "ordo/log.h"
 #include "ordo/metrics.h"
 #include "ordo/sandbox.h"
@@ -41,6 +42,7 @@ const struct sandbox_module server_modules[] = {
 	{ "payments", l_payments_open },
 	{ "notify", l_notify_open },
 	{ "webhooks", l_webhooks_open },
+	{ "timers", l_timers_open },
 	{ NULL, NULL },
 };
 
@@ -267,6 +269,7 @@ static void batch_committed(void *arg)
 	struct server *s = arg;
 
 	outbox_kick(s->outbox);
+	timers_kick(s->timers);
 }
 
 static int bound_port(struct evhttp_bound_socket *sock)
@@ -333,8 +336,10 @@ int server_run(struct ordo_config *cfg)
 	s.dispatch = dispatch_new(s.base, s.db, &dc, lookup, &s);
 	s.inbox = inbox_new(s.base, s.db, committed, &s);
 	s.outbox = outbox_new(s.base, s.db, lookup_config, committed, &s);
+	s.timers = timers_new(s.base, s.db, committed, &s);
 	s.http = evhttp_new(s.base);
-	if (s.dispatch == NULL || s.inbox == NULL || s.outbox == NULL || s.http == NULL)
+	if (s.dispatch == NULL || s.inbox == NULL || s.outbox == NULL || s.timers == NULL ||
+	    s.http == NULL)
 		goto out;
 	dispatch_on_commit(s.dispatch, batch_committed, &s);
 	orders_set_observer(order_changed, &s);
@@ -366,6 +371,7 @@ int server_run(struct ordo_config *cfg)
 	depth_cb(-1, 0, &s);
 	dispatch_kick(s.dispatch); /* whatever was pending before a restart */
 	outbox_kick(s.outbox);     /* effects in flight when it stopped go again */
+	timers_kick(s.timers);     /* timers that fell due while it was down fire now */
 	event_base_dispatch(s.base);
 	inbox_flush(s.inbox);
 	log_info("stopped", NULL);
@@ -376,6 +382,7 @@ out:
 		evhttp_free(s.http);
 	orders_set_observer(NULL, NULL);
 	outbox_free(s.outbox);
+	timers_free(s.timers);
 	inbox_free(s.inbox);
 	dispatch_free(s.dispatch);
 	if (s.sig_term)

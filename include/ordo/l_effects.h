@@ -7,6 +7,7 @@
  *   payments  payments.gateway/authorize/capture/void/refund (host/l_payments.c)
  *   notify    notify.customer/has_template                   (host/l_notify.c)
  *   webhooks  webhooks.emit                                  (host/l_webhooks.c)
+ *   timers    timers.after/at/cancel                         (host/l_timers.c)
  *
  * Each opener pushes its module table (for struct sandbox_module). Every
  * primitive raises on bad arguments, with the module, function and what was
@@ -21,6 +22,7 @@ int l_http_open(lua_State *L);
 int l_payments_open(lua_State *L);
 int l_notify_open(lua_State *L);
 int l_webhooks_open(lua_State *L);
+int l_timers_open(lua_State *L);
 
 /* The sandbox translator of "payment_result" events: the gateway adapter
  * reads the answer, the host settles the payment, and the event becomes

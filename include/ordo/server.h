@@ -12,6 +12,7 @@
 struct db;
 struct dispatch;
 struct outbox;
+struct timers;
 
 struct evhttp_request;
 struct inbox;
@@ -31,6 +32,7 @@ struct server {
 	struct inbox *inbox;
 	struct dispatch *dispatch;
 	struct outbox *outbox;
+	struct timers *timers;
 	struct evhttp *http;
 	struct evhttp_bound_socket *sock;
 	struct event *sig_term, *sig_int, *sig_hup, *depth_ev;
