@@ -3,6 +3,7 @@
  *
  *   ordo serve [-c FILE] [--listen HOST:PORT] [--db PATH]
  *   ordo check [-c FILE]
+ *   ordo test [-c FILE] [SPEC...]
  *   ordo version
  *
  * Depends on config, sandbox and server. Flags override the config file.
@@ -16,6 +17,7 @@
 #include "ordo/log.h"
 #include "ordo/sandbox.h"
 #include "ordo/server.h"
+#include "ordo/spec.h"
 
 #define ORDO_VERSION "0.1.0"
 #define DEFAULT_CONFIG "config/ordo.yaml"
@@ -26,6 +28,7 @@ static const char usage_main[] =
 	"commands:\n"
 	"  serve     run the daemon\n"
 	"  check     validate the config and compile every workflow\n"
+	"  test      run workflow specs on an in-memory database and a virtual clock\n"
 	"  version   print the version\n"
 	"\n"
 	"`ordo <command> --help` tells more.\n";
@@ -47,6 +50,15 @@ static const char usage_check[] =
 	"adapters without starting the server. Prints file:line:column: message\n"
 	"and exits non-zero on the first config error, or lists every workflow\n"
 	"that fails to load.\n";
+
+static const char usage_test[] =
+	"usage: ordo test [-c FILE] [SPEC...]\n"
+	"\n"
+	"Runs workflow specs (Lua files returning tests) against a fresh in-memory\n"
+	"database and a virtual clock, with every effect answered by the spec\n"
+	"(default: success). Without SPEC: every *_spec.lua in the config's\n"
+	"folder and in tests/workflows/ beside it, and <workflow>_spec.lua next to\n"
+	"each merchant's workflow. Prints one line per test and \"N passed, N failed\".\n";
 
 struct opts {
 	const char *config;
@@ -177,6 +189,45 @@ static int cmd_check(int argc, char **argv)
 	return failed ? 1 : 0;
 }
 
+static int cmd_test(int argc, char **argv)
+{
+	struct ordo_config *cfg;
+	const char *config = DEFAULT_CONFIG;
+	char **files;
+	int n = 0, rc;
+
+	if (want_help(argc, argv)) {
+		fputs(usage_test, stdout);
+		return 0;
+	}
+	if ((files = calloc((size_t)argc, sizeof *files)) == NULL)
+		return 1;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "ordo: missing value for %s\n%s", argv[i], usage_test);
+				free(files);
+				return 2;
+			}
+			config = argv[++i];
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "ordo: unknown option %s\n%s", argv[i], usage_test);
+			free(files);
+			return 2;
+		} else {
+			files[n++] = argv[i];
+		}
+	}
+	if ((cfg = load(config)) == NULL) {
+		free(files);
+		return 2;
+	}
+	rc = spec_run(cfg, files, n);
+	config_free(cfg);
+	free(files);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -188,6 +239,8 @@ int main(int argc, char **argv)
 		return cmd_serve(argc, argv);
 	if (strcmp(argv[1], "check") == 0)
 		return cmd_check(argc, argv);
+	if (strcmp(argv[1], "test") == 0)
+		return cmd_test(argc, argv);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("ordo %s\n", ORDO_VERSION);
 		return 0;

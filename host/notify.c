@@ -16,6 +16,7 @@
 #include "ordo/config.h"
 #include "ordo/crypto.h"
 #include "ordo/db.h"
+#include "ordo/log.h"
 #include "ordo/notify.h"
 #include "ordo/orders.h"
 #include "ordo/outbox.h"
@@ -331,4 +332,30 @@ int notify_webhooks(struct db *db, const struct merchant_config *m, const char *
 	}
 	json_decref(own);
 	return queued;
+}
+
+int notify_order_changed(void *cfg, struct db *db, const char *merchant, int64_t order_id,
+    const char *topic, int64_t event_id)
+{
+	const struct merchant_config *m = config_merchant(cfg, merchant);
+	char key[128], err[NOTIFY_ERRLEN];
+
+	if (m == NULL || m->n_webhooks == 0)
+		return 0;
+	if (event_id > 0) {
+		snprintf(key, sizeof key, "w%lld-%lld-%s", (long long)event_id, (long long)order_id, topic);
+	} else {
+		unsigned char rnd[8];
+		char hex[17];
+
+		crypto_random(rnd, sizeof rnd);
+		crypto_hex(rnd, sizeof rnd, hex);
+		snprintf(key, sizeof key, "w%s-%lld-%s", hex, (long long)order_id, topic);
+	}
+	if (notify_webhooks(db, m, topic, order_id, NULL, event_id, key, err) < 0) {
+		log_error("cannot queue outgoing webhook", "merchant", merchant, "topic", topic,
+		    "error", err, NULL);
+		return -1;
+	}
+	return 0;
 }

@@ -1015,6 +1015,72 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	flush(arg);
 }
 
+int outbox_complete(struct outbox *o, int64_t id, const struct outbox_answer *a, char *err)
+{
+	sqlite3_stmt *st = db_prepare(o->db, "SELECT id, merchant, kind, url, headers, body, meta,"
+	    " attempts, max_attempts, timeout_ms, idem_key, order_id, payment_id, order_key, endpoint"
+	    " FROM effects WHERE id = ? AND status = 'pending'");
+	struct job *j;
+	int rc = -1;
+
+	if (st == NULL) {
+		snprintf(err, ERR_LEN, "database error: %s", db_errmsg(o->db));
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		db_reset(st);
+		snprintf(err, ERR_LEN, "effect %lld is not pending", (long long)id);
+		return -1;
+	}
+	if ((j = calloc(1, sizeof *j)) == NULL) {
+		db_reset(st);
+		snprintf(err, ERR_LEN, "out of memory");
+		return -1;
+	}
+	j->o = o;
+	j->id = id;
+	j->merchant = strdup((const char *)sqlite3_column_text(st, 1));
+	j->kind = strdup((const char *)sqlite3_column_text(st, 2));
+	j->url = strdup((const char *)sqlite3_column_text(st, 3));
+	j->meta = strdup((const char *)sqlite3_column_text(st, 6));
+	j->attempts = sqlite3_column_int(st, 7);
+	j->max_attempts = sqlite3_column_int(st, 8);
+	j->key = strdup((const char *)sqlite3_column_text(st, 10));
+	j->order_id = sqlite3_column_int64(st, 11);
+	j->payment_id = sqlite3_column_int64(st, 12);
+	j->order_key = sqlite3_column_type(st, 13) == SQLITE_NULL ? NULL
+	    : strdup((const char *)sqlite3_column_text(st, 13));
+	j->endpoint = strdup((const char *)sqlite3_column_text(st, 14));
+	db_reset(st);
+	j->retry_after = a->retry_after > 0 ? a->retry_after : -1;
+	j->started = clock_mono_ms();
+	if (a->status > 0) {
+		j->result = CURLE_OK;
+		j->status = a->status;
+		if (a->body != NULL && on_body((char *)a->body, 1, a->body_len, j) != a->body_len &&
+		    !j->too_big)
+			goto oom;
+	} else {
+		j->result = CURLE_OPERATION_TIMEDOUT;
+		snprintf(j->errbuf, sizeof j->errbuf, "%s", a->error ? a->error : "no answer");
+	}
+	if (!j->merchant || !j->kind || !j->url || !j->meta || !j->key || !j->endpoint)
+		goto oom;
+	if (db_begin(o->db) != 0 || finish(o, j, clock_now_ms()) < 0 || db_commit(o->db) != 0) {
+		snprintf(err, ERR_LEN, "database error: %s", db_errmsg(o->db));
+		db_rollback(o->db);
+		goto out;
+	}
+	rc = 0;
+	goto out;
+oom:
+	snprintf(err, ERR_LEN, "out of memory");
+out:
+	job_free(j);
+	return rc;
+}
+
 /* Move finished transfers from running to done; one flush writes them. */
 static void check_done(struct outbox *o)
 {

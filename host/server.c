@@ -76,33 +76,6 @@ static const struct merchant_config *lookup_config(void *arg, const char *mercha
 	return i < 0 ? NULL : &s->cfg->merchants[i];
 }
 
-/* Outgoing webhooks for what happened to an order (orders.h observer). */
-static int order_changed(void *arg, struct db *db, const char *merchant, int64_t order_id,
-    const char *topic, int64_t event_id)
-{
-	const struct merchant_config *m = lookup_config(arg, merchant);
-	char key[128], err[NOTIFY_ERRLEN];
-	unsigned char rnd[8];
-
-	if (m == NULL || m->n_webhooks == 0)
-		return 0;
-	if (event_id > 0) {
-		snprintf(key, sizeof key, "w%lld-%lld-%s", (long long)event_id, (long long)order_id, topic);
-	} else {
-		char hex[17];
-
-		crypto_random(rnd, sizeof rnd);
-		crypto_hex(rnd, sizeof rnd, hex);
-		snprintf(key, sizeof key, "w%s-%lld-%s", hex, (long long)order_id, topic);
-	}
-	if (notify_webhooks(db, m, topic, order_id, NULL, event_id, key, err) < 0) {
-		log_error("cannot queue outgoing webhook", "merchant", merchant, "topic", topic,
-		    "error", err, NULL);
-		return -1;
-	}
-	return 0;
-}
-
 int server_reload(struct server *s)
 {
 	int failed = 0;
@@ -342,7 +315,7 @@ int server_run(struct ordo_config *cfg)
 	    s.http == NULL)
 		goto out;
 	dispatch_on_commit(s.dispatch, batch_committed, &s);
-	orders_set_observer(order_changed, &s);
+	orders_set_observer(notify_order_changed, cfg);
 	evhttp_set_gencb(s.http, route, &s);
 	evhttp_set_max_body_size(s.http, (ev_ssize_t)cfg->server.body_limit);
 	evhttp_set_max_headers_size(s.http, 64 * 1024);

@@ -59,4 +59,13 @@ int notify_webhooks(struct db *db, const struct merchant_config *m, const char *
  * covers `topic`. */
 int notify_topic_match(const char *pattern, const char *topic);
 
+/*
+ * The orders.h observer that sends outgoing webhooks: `cfg` is the
+ * struct ordo_config the merchants come from. Delivery keys derive from the
+ * event ("w<event>-<order>-<topic>"), so a retried handler queues the same
+ * deliveries. @return 0, or -1 (the order change fails with it).
+ */
+int notify_order_changed(void *cfg, struct db *db, const char *merchant, int64_t order_id,
+    const char *topic, int64_t event_id);
+
 #endif

@@ -86,6 +86,23 @@ void outbox_kick(struct outbox *o);
 /* Requests in flight now. */
 int outbox_in_flight(const struct outbox *o);
 
+/* An answer given by hand (`ordo test`'s canned responses). */
+struct outbox_answer {
+	long status;              /* HTTP status; 0 = no answer (network error) */
+	const char *body;         /* may be NULL */
+	size_t body_len;
+	const char *error;        /* with status 0: why ("timed out") */
+	int64_t retry_after;      /* seconds, as a Retry-After header; 0: none */
+};
+
+/*
+ * Treat pending effect `id` as if its request had just been answered with
+ * `a`: the same verdict, retry, bookkeeping and answer event as a real
+ * answer, in one transaction of its own. For `ordo test`, which answers
+ * effects from a spec instead of the network. @return 0, or -1 with err.
+ */
+int outbox_complete(struct outbox *o, int64_t id, const struct outbox_answer *a, char *err);
+
 /*
  * The merchant's effects, newest first, as {"effects": [...]}: all, those
  * with `status` (a comma list of pending, succeeded, failed, dead; NULL for

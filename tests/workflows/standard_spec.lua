@@ -1,0 +1,103 @@
+-- Specs for workflows/standard.lua (run: build/ordo test -c tests/workflows/ordo-test.yaml)
+--
+-- Each test starts from an empty database at 2026-01-05T09:00:00Z; effects
+-- are answered by `answers` rules (default: success).
+
+local spec = { merchant = "shop" }
+
+local n = 0
+local function order(fields)
+  n = n + 1
+  local o = {
+    id = 5912345678901234000 + n, name = "#" .. (1000 + n), email = "ada@example.com",
+    currency = "USD", total_price = "24.99", subtotal_price = "19.99",
+    total_shipping_price_set = { shop_money = { amount = "5.00", currency_code = "USD" } },
+    total_tax = "0.00", total_discounts = "0.00", financial_status = "pending",
+    customer = { id = 7000000001, email = "ada@example.com", first_name = "Ada", last_name = "Lovelace" },
+    line_items = { { id = 1, sku = "MUG", title = "Mug", quantity = 1, price = "19.99",
+                     total_discount = "0.00" } },
+  }
+  for k, v in pairs(fields or {}) do o[k] = v end
+  return o
+end
+
+local function ids(list, field)
+  local out = {}
+  for _, x in ipairs(list) do out[#out + 1] = tostring(x[field]) end
+  return table.concat(out, ",")
+end
+
+spec["an unpaid order is authorized, captured and confirmed"] = function()
+  local body = order()
+  webhook { topic = "orders/create", body = body }
+  local o = orders.get { channel = "shopify", external_id = tostring(body.id) }
+  expect_eq(o.payment_status, "paid", "payment status")
+  expect_eq(ids(o.payments, "kind"), "authorization,capture")
+  expect_eq(o.total, 2499)
+  local sent = notifications()
+  expect_eq(#sent, 1, "one confirmation")
+  expect_eq(sent[1].message.subject, "Order " .. body.name .. " confirmed")
+  expect_eq(sent[1].message.body, "Hi Ada, 24.99 USD.")
+  expect_eq(ids(webhooks_sent(), "topic"), "order.created,order.paid")
+end
+
+spec["a storefront capture skips the gateway"] = function()
+  local body = order { financial_status = "paid" }
+  webhook { topic = "orders/create", body = body }
+  local o = orders.get { channel = "shopify", external_id = tostring(body.id) }
+  expect_eq(o.payment_status, "paid")
+  expect_eq(#effects { kind = "payment" }, 0, "nothing asked of the gateway")
+  expect_eq(#notifications(), 1)
+end
+
+spec["a declined card holds the order for a person"] = function()
+  answers.decline("authorize", 1)
+  local body = order()
+  webhook { topic = "orders/create", body = body }
+  local o = orders.get { channel = "shopify", external_id = tostring(body.id) }
+  expect_eq(o.status, "placed")
+  expect_eq(o.payment_status, "unpaid")
+  expect(table.concat(o.tags, ","):find("payment%-failed"), "tagged payment-failed")
+  expect_eq(#notifications(), 0, "no confirmation for an unpaid order")
+end
+
+spec["a gateway that times out is retried with the same key, then succeeds"] = function()
+  answers.timeout("capture", 2)
+  local body = order()
+  webhook { topic = "orders/create", body = body }
+  local o = orders.get { channel = "shopify", external_id = tostring(body.id) }
+  expect_eq(o.payment_status, "authorized", "the capture is still being retried")
+  clock.advance("1m")                               -- past the backoff (1 s, 2 s, ...)
+  o = orders.get(o.id)
+  expect_eq(o.payment_status, "paid")
+  local caps = effects { kind = "payment", status = "succeeded" }
+  expect_eq(#caps, 2, "one authorize and one capture effect")
+  expect_eq(caps[2].op, "capture")
+  expect_eq(caps[2].attempts, 3, "two timeouts, then the answer")
+end
+
+spec["a cancellation voids the authorization"] = function()
+  -- Capture never answers within this test: the authorization stays open.
+  answers.add { kind = "payment", op = "capture", status = 0, error = "down" }
+  local body = order()
+  webhook { topic = "orders/create", body = body }
+  local o = orders.get { channel = "shopify", external_id = tostring(body.id) }
+  expect_eq(o.payment_status, "authorized")
+  clock.advance("10m")                              -- the capture gives up
+  dead_letters()
+  webhook { topic = "orders/cancelled", body = order { id = body.id, cancel_reason = "customer" } }
+  o = orders.get(o.id)
+  expect_eq(o.status, "canceled")
+end
+
+spec["a duplicate delivery is recorded once"] = function()
+  local body = order()
+  local first = webhook { topic = "orders/create", body = body, id = "same-delivery" }
+  local again, dup = webhook { topic = "orders/create", body = body, id = "same-delivery" }
+  expect_eq(again, first)
+  expect_eq(dup, true)
+  expect_eq(#orders.list(), 1)
+  expect_eq(#effects { kind = "payment" }, 2)
+end
+
+return spec
