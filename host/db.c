@@ -201,6 +201,9 @@ static const char *const migrations[] = {
 	"  UNIQUE (merchant, key)"
 	") STRICT;"
 	"CREATE INDEX timers_due ON timers(due_at, id);",
+
+	/* 4: captures, voids and refunds are found by their parent */
+	"CREATE INDEX payments_parent ON payments(parent_id) WHERE parent_id IS NOT NULL;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -288,7 +288,7 @@ static enum outcome process(struct dispatch *d, const struct row *r)
 	char *name = NULL, *err = NULL, labels[160];
 	json_error_t jerr;
 	json_t *payload = NULL;
-	int64_t start = clock_mono_ms(), now;
+	int64_t start = clock_mono_us(), now;
 	enum outcome out;
 	int rc, dead;
 
@@ -315,7 +315,7 @@ static enum outcome process(struct dispatch *d, const struct row *r)
 	}
 	now = clock_now_ms();
 	snprintf(labels, sizeof labels, "merchant=\"%s\"", r->merchant);
-	metrics_observe("ordo_handler_seconds", labels, (double)(clock_mono_ms() - start) / 1000.0);
+	metrics_observe("ordo_handler_seconds", labels, (double)(clock_mono_us() - start) / 1e6);
 
 	if (!db_in_transaction(d->db)) {
 		out = OUT_ABORT;

@@ -2,9 +2,11 @@
  * l_http — the `http` module: http.post{...} queues a generic outbound
  * POST as an effect (see l_effects.h and outbox.h).
  *
- * The URL must start with one of the merchant's effects.allow prefixes, or
- * be under its gateway, notification or webhook URLs: a script cannot make
- * the host call whatever it likes. Depends on outbox, luajson, lbind.
+ * The URL must be under one of the merchant's effects.allow prefixes, or
+ * under its gateway, notification or webhook URLs, compared by scheme, host,
+ * port and path (outbox_url_allowed), with no credentials in the URL: a
+ * script cannot make the host call whatever it likes. Headers that frame or
+ * route the request are the host's. Depends on outbox, luajson, lbind.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -20,20 +22,16 @@
 #include "ordo/luajson.h"
 #include "ordo/outbox.h"
 
-static int prefix_of(const char *prefix, const char *url)
-{
-	return prefix != NULL && strncmp(url, prefix, strlen(prefix)) == 0;
-}
-
 static int url_allowed(const struct merchant_config *m, const char *url)
 {
 	for (size_t i = 0; i < m->effects.n_allow; i++)
-		if (prefix_of(m->effects.allow[i], url))
+		if (outbox_url_allowed(m->effects.allow[i], url))
 			return 1;
 	for (size_t i = 0; i < m->n_webhooks; i++)
-		if (prefix_of(m->webhooks[i].url, url))
+		if (outbox_url_allowed(m->webhooks[i].url, url))
 			return 1;
-	return prefix_of(m->pay_base_url, url) || prefix_of(m->notify_url, url);
+	return (m->pay_base_url && outbox_url_allowed(m->pay_base_url, url)) ||
+	    (m->notify_url && outbox_url_allowed(m->notify_url, url));
 }
 
 /* [a-z_][a-z0-9_]{0,63}: the names handlers are called by. */
@@ -57,6 +55,22 @@ static int header_name_ok(const char *s)
 		if (!(isalnum((unsigned char)*s) || *s == '-' || *s == '_'))
 			return 0;
 	return 1;
+}
+
+/* Headers that frame the request or route it: libcurl sets them, and a
+ * script's own could smuggle a second request down a kept-alive
+ * connection or reach another virtual host on an allowed address. */
+static int header_reserved(const char *name)
+{
+	static const char *const names[] = {
+		"Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect", "TE",
+		"Upgrade", "Trailer", "Keep-Alive", "Proxy-Authorization", "Proxy-Connection", NULL,
+	};
+
+	for (int i = 0; names[i]; i++)
+		if (strcasecmp(name, names[i]) == 0)
+			return 1;
+	return 0;
 }
 
 static int header_value_ok(const char *s, size_t n)
@@ -160,12 +174,21 @@ static int l_post(lua_State *L)
 			if (!header_name_ok(name) || !header_value_ok(value, vlen))
 				return luaL_error(L, "http.post: header \"%s\" has a bad name or value"
 				    " (letters, digits, - and _; no line breaks)", name);
+			if (header_reserved(name))
+				return luaL_error(L, "http.post: header \"%s\" is set by the host and"
+				    " cannot be given", name);
 			has_idem |= strcasecmp(name, "Idempotency-Key") == 0;
 			has_type |= strcasecmp(name, "Content-Type") == 0;
 			if (asprintf(&line, "%s: %s", name, value) < 0)
 				return luaL_error(L, "http.post: out of memory");
-			json_array_append_new(headers->v, json_string(line));
-			free(line);
+			{
+				json_t *h = json_string(line);
+
+				free(line);
+				if (h == NULL)
+					return luaL_error(L, "http.post: header \"%s\" is not UTF-8 text", name);
+				json_array_append_new(headers->v, h);
+			}
 			lua_pop(L, 1);
 		}
 	}
@@ -196,9 +219,10 @@ static int l_post(lua_State *L)
 		json_array_append_new(headers->v, json_string(json->v
 		    ? "Content-Type: application/json" : "Content-Type: text/plain; charset=utf-8"));
 	if (!has_idem) {
-		char line[400];
+		char wire[400], line[440];
 
-		snprintf(line, sizeof line, "Idempotency-Key: %s-%s-%s", db_instance(c.db), c.merchant, key);
+		outbox_wire_key(c.db, c.merchant, "http", key, wire, sizeof wire);
+		snprintf(line, sizeof line, "Idempotency-Key: %s", wire);
 		json_array_append_new(headers->v, json_string(line));
 	}
 	{

@@ -17,7 +17,9 @@
  *   parse(op, answer) -> {ok=, reference=, error=}
  *
  * p = {op, amount, currency, order_id, payment_id, reference, reason};
- * answer = {ok (HTTP 2xx), status, body, error}. Depends on payments,
+ * answer = {ok (HTTP 2xx), status, body, error}. An effect that gave up
+ * without a final answer leaves the payment pending and raises
+ * payment_unresolved: the gateway may have acted. Depends on payments,
  * outbox, inbox, lbind, sandbox and libcurl (form encoding).
  */
 #include <stdio.h>
@@ -101,21 +103,28 @@ static void push_form(lua_State *L, int idx)
 	qsort(keys, n, sizeof *keys, cmp_str);
 	luaL_buffinit(L, &b);
 	for (size_t i = 0; i < n; i++) {
-		char *ek, *ev;
+		const char *v;
+		size_t vlen, klen = strlen(keys[i]);
+		char *buf, *ek, *ev;
 
 		lua_getfield(L, idx, keys[i]);
-		ek = curl_easy_escape(NULL, keys[i], 0);
-		ev = curl_easy_escape(NULL, lua_tostring(L, -1), 0);
-		lua_pop(L, 1);
-		if (ek == NULL || ev == NULL) {
-			curl_free(ek);
-			curl_free(ev);
-			luaL_error(L, "payment adapter: out of memory");
-		}
-		/* Copy to the stack, free, then add: adding may raise. */
-		lua_pushfstring(L, "%s%s=%s", i > 0 ? "&" : "", ek, ev);
+		v = lua_tolstring(L, -1, &vlen);
+		/* Lua owns the buffer, made before libcurl allocates anything:
+		 * between curl_easy_escape and curl_free nothing can raise. */
+		buf = lua_newuserdatauv(L, 3 * (klen + vlen) + 3, 0);
+		ek = curl_easy_escape(NULL, keys[i], (int)klen);
+		ev = curl_easy_escape(NULL, v, (int)vlen);
+		if (ek != NULL && ev != NULL)
+			snprintf(buf, 3 * (klen + vlen) + 3, "%s%s=%s", i > 0 ? "&" : "", ek, ev);
+		else
+			buf[0] = '\0';
 		curl_free(ek);
 		curl_free(ev);
+		if (buf[0] == '\0' && !(i == 0 && klen == 0))
+			luaL_error(L, "payment adapter: out of memory");
+		lua_pushstring(L, buf);
+		lua_remove(L, -2);     /* the buffer */
+		lua_remove(L, -2);     /* the value */
 		luaL_addvalue(&b);
 	}
 	luaL_pushresult(&b);
@@ -124,14 +133,20 @@ static void push_form(lua_State *L, int idx)
 		luaL_error(L, "payment adapter: form body over %d KiB", MAX_FORM / 1024);
 }
 
-static int request(lua_State *L, enum pay_op op)
+/* Everything one payments.* call does; runs inside request()'s savepoint.
+ * Upvalue-free: the op is argument 1, the caller's arguments follow. */
+static int request_body(lua_State *L)
 {
+	enum pay_op op = (enum pay_op)lua_tointeger(L, 1);
 	const char *opname = payments_op_name(op);
-	struct lbind_ctx c = lbind_context(L, "payments", opname);
+	struct lbind_ctx c;
+
+	lua_remove(L, 1);
+	c = lbind_context(L, "payments", opname);
 	struct payment_plan plan;
 	const char *reason = NULL, *path, *form;
 	struct lbind_jbox *headers, *meta;
-	char err[ORDERS_ERRLEN], key[64], line[400], *url = NULL;
+	char err[ORDERS_ERRLEN], key[64], line[440], *url = NULL;
 	int64_t id, amount, eid;
 	int dup;
 
@@ -215,7 +230,12 @@ static int request(lua_State *L, enum pay_op op)
 		return luaL_error(L, "payments.%s: out of memory", opname);
 	snprintf(key, sizeof key, "pay-%lld", (long long)plan.payment_id);
 	json_array_append_new(headers->v, json_string("Content-Type: application/x-www-form-urlencoded"));
-	snprintf(line, sizeof line, "Idempotency-Key: %s-%s-%s", db_instance(c.db), c.merchant, key);
+	{
+		char wire[400];
+
+		outbox_wire_key(c.db, c.merchant, "payment", key, wire, sizeof wire);
+		snprintf(line, sizeof line, "Idempotency-Key: %s", wire);
+	}
 	json_array_append_new(headers->v, json_string(line));
 	if (asprintf(&url, "%s%s", c.m->pay_base_url, path) < 0)
 		return luaL_error(L, "payments.%s: out of memory", opname);
@@ -234,6 +254,33 @@ static int request(lua_State *L, enum pay_op op)
 	if (eid < 0)
 		return luaL_error(L, "payments.%s: %s", opname, err);
 	lua_pushinteger(L, plan.payment_id);
+	return 1;
+}
+
+/*
+ * One payments.* call in a savepoint of its own: the pending payment row,
+ * the adapter's request and the effect are written together or not at all,
+ * so a call that raises half-way (an adapter error, the instruction limit)
+ * leaves nothing behind even when the script catches the error with pcall.
+ */
+static int request(lua_State *L, enum pay_op op)
+{
+	struct lbind_ctx c = lbind_context(L, "payments", payments_op_name(op));
+	int nargs = lua_gettop(L);
+
+	if (db_savepoint(c.db) != 0)
+		return luaL_error(L, "payments.%s: database error: %s", payments_op_name(op),
+		    db_errmsg(c.db));
+	lua_pushcfunction(L, request_body);
+	lua_pushinteger(L, op);
+	lua_rotate(L, 1, 2);
+	if (lua_pcall(L, nargs + 1, 1, 0) != LUA_OK) {
+		db_rollback_savepoint(c.db);
+		return lua_error(L);
+	}
+	if (db_release(c.db) != 0)
+		return luaL_error(L, "payments.%s: database error: %s", payments_op_name(op),
+		    db_errmsg(c.db));
 	return 1;
 }
 
@@ -272,7 +319,7 @@ int l_payments_result(lua_State *L)
 	struct lbind_jbox *pay;
 	char err[ORDERS_ERRLEN], gw[64];
 	int64_t pid = field_int(L, "payment_id"), order_id = 0;
-	int op, ok, transport_ok, synthetic;
+	int op, ok, transport_ok, synthetic, dead, settled;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
@@ -291,8 +338,33 @@ int l_payments_result(lua_State *L)
 	transport_ok = lua_toboolean(L, -1);
 	lua_getfield(L, 1, "synthetic");
 	synthetic = lua_toboolean(L, -1);
-	lua_pop(L, 2);
+	lua_getfield(L, 1, "final");
+	dead = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "dead") == 0;
+	lua_pop(L, 3);
 
+	if (dead) {
+		/* Every attempt ended without a final answer (no answer, 5xx,
+		 * 429): the gateway may have done it. The payment stays pending,
+		 * holding its money, until the effect is retried (same key: the
+		 * gateway tells what it did) or a person settles it. */
+		pay->v = payments_get(c.db, c.merchant, pid, NULL);
+		if (pay->v == NULL)
+			return luaL_error(L, "payments: database error");
+		lbind_jbox_push(L, pay);
+		lua_setfield(L, 1, "payment");
+		lbind_push_order(L, &c, order_id, ORDERS_ALL);
+		lua_setfield(L, 1, "order");
+		lua_pushstring(L, opname);
+		lua_setfield(L, 1, "operation");
+		lua_getfield(L, 1, "error");
+		lua_pushfstring(L, "no final answer from the gateway (%s); the outcome is unknown and"
+		    " the payment stays pending until the effect is retried",
+		    lua_isstring(L, -1) ? lua_tostring(L, -1) : "gave up");
+		lua_setfield(L, 1, "error");
+		lua_pop(L, 1);
+		lua_pushliteral(L, "payment_unresolved");
+		return 1;
+	}
 	if (synthetic) {
 		ok = 1;
 	} else {
@@ -328,11 +400,25 @@ int l_payments_result(lua_State *L)
 		if (!ok && error == NULL)
 			error = "declined";
 	}
-	if (payments_settle(c.db, c.merchant, pid, ok, reference, error, c.event_id, err) < 0)
+	if ((settled = payments_settle(c.db, c.merchant, pid, ok, reference, error, c.event_id,
+	    err)) < 0)
 		return luaL_error(L, "payments: %s", err);
 	pay->v = payments_get(c.db, c.merchant, pid, NULL);
 	if (pay->v == NULL)
 		return luaL_error(L, "payments: database error");
+	if (settled == 0) {
+		/* Settled before (a repeated answer): the event tells what the
+		 * books say, never what this answer says. */
+		const char *st = json_string_value(json_object_get(pay->v, "status"));
+		const char *e = json_string_value(json_object_get(pay->v, "error"));
+
+		ok = st != NULL && strcmp(st, "succeeded") == 0;
+		error = ok ? NULL : e ? e : "declined";
+		if (error != NULL) {
+			lua_pushstring(L, error);   /* anchored: pay->v is freed below */
+			error = lua_tostring(L, -1);
+		}
+	}
 	lbind_jbox_push(L, pay);
 	lua_setfield(L, 1, "payment");
 	lbind_push_order(L, &c, order_id, ORDERS_ALL);

@@ -68,8 +68,11 @@ int64_t lbind_order(lua_State *L, const struct lbind_ctx *c, int idx,
     const char *module, const char *fn)
 {
 	int64_t id = lbind_order_ref(L, c, idx, module, fn);
+	int owned = id > 0 ? orders_owned(c->db, c->merchant, id) : 0;
 
-	if (id <= 0)
+	if (owned < 0)
+		luaL_error(L, "%s.%s: database error", module, fn);
+	if (owned == 0)
 		luaL_error(L, "%s.%s: no such order", module, fn);
 	return id;
 }

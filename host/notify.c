@@ -259,7 +259,7 @@ int64_t notify_customer(struct db *db, const struct merchant_config *m,
 		goto prefix;
 	if (notify_render(t->body, ctx, &text, err) != 0)
 		goto prefix;
-	snprintf(delivery, sizeof delivery, "%s-%s-%s", db_instance(db), m->id, key);
+	outbox_wire_key(db, m->id, "notify", key, delivery, sizeof delivery);
 	body = json_pack("{s:s,s:I,s:O,s:s,s:s?,s:s,s:O}", "merchant", m->id,
 	    "order_id", (json_int_t)order_id, "to", to, "template", name, "subject", subject,
 	    "body", text, "data", json_object_get(ctx, "data"));
@@ -313,7 +313,7 @@ int notify_webhooks(struct db *db, const struct merchant_config *m, const char *
 			}
 		}
 		snprintf(k, sizeof k, "%s-%zu", key, i + 1);
-		snprintf(delivery, sizeof delivery, "%s-%s-%s", db_instance(db), m->id, k);
+		outbox_wire_key(db, m->id, "webhook", k, delivery, sizeof delivery);
 		clock_format_iso(clock_now_ms(), ts);
 		body = json_pack("{s:s,s:s,s:s,s:s,s:O}", "id", delivery, "topic", topic,
 		    "merchant", m->id, "created_at", ts, "data", data ? (json_t *)data : own);

@@ -374,6 +374,20 @@ static int insert_line(struct db *db, int64_t order_id, size_t no, const json_t 
 	return db_step_done(st) == 0 ? 0 : db_fail(db, err);
 }
 
+int orders_owned(struct db *db, const char *merchant, int64_t id)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT 1 FROM orders WHERE id = ? AND merchant = ?");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	db_bind_text(st, 2, merchant);
+	rc = sqlite3_step(st);
+	db_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 int64_t orders_find(struct db *db, const char *merchant, const char *channel,
     const char *external_id)
 {

@@ -58,7 +58,7 @@ struct job {
 	size_t resp_len, resp_cap;
 	int too_big;
 	int64_t retry_after;            /* seconds, -1 if none */
-	int64_t started;                /* clock_mono_ms */
+	int64_t started;                /* clock_mono_us */
 	long status;
 	CURLcode result;
 	char errbuf[CURL_ERROR_SIZE];
@@ -122,6 +122,64 @@ out:
 	return rc;
 }
 
+void outbox_wire_key(const struct db *db, const char *merchant, const char *kind,
+    const char *key, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s-%s-%s-%s", db_instance(db), merchant, kind, key);
+}
+
+/* Text jansson will hold (valid UTF-8, no NUL): what goes into answer
+ * events must survive json_pack. */
+static int utf8_ok(const char *s)
+{
+	json_t *v = json_string(s);
+
+	json_decref(v);
+	return v != NULL;
+}
+
+int outbox_url_allowed(const char *prefix, const char *url)
+{
+	CURLU *a = curl_url(), *b = curl_url();
+	char *pa[5] = { 0 }, *pb[5] = { 0 };
+	static const CURLUPart parts[5] = { CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT,
+	                                     CURLUPART_PATH, CURLUPART_USER };
+	int ok = 0;
+
+	if (a == NULL || b == NULL || prefix == NULL || url == NULL ||
+	    curl_url_set(a, CURLUPART_URL, prefix, 0) != CURLUE_OK ||
+	    curl_url_set(b, CURLUPART_URL, url, 0) != CURLUE_OK)
+		goto out;
+	for (int i = 0; i < 5; i++) {
+		unsigned flags = parts[i] == CURLUPART_PORT ? CURLU_DEFAULT_PORT : 0;
+
+		curl_url_get(a, parts[i], &pa[i], flags);
+		curl_url_get(b, parts[i], &pb[i], flags);
+	}
+	/* No credentials in the URL (http://allowed@elsewhere/), the same
+	 * scheme, host and port, and the path under the prefix's path at a
+	 * segment boundary. */
+	if (pb[4] != NULL || pa[0] == NULL || pb[0] == NULL || pa[1] == NULL || pb[1] == NULL ||
+	    pa[2] == NULL || pb[2] == NULL || strcasecmp(pa[0], pb[0]) != 0 ||
+	    strcasecmp(pa[1], pb[1]) != 0 || strcmp(pa[2], pb[2]) != 0)
+		goto out;
+	{
+		const char *ap = pa[3] ? pa[3] : "/", *bp = pb[3] ? pb[3] : "/";
+		size_t n = strlen(ap);
+
+		ok = strncmp(ap, bp, n) == 0 &&
+		    (n == 0 || ap[n - 1] == '/' || bp[n] == '\0' || bp[n] == '/');
+	}
+out:
+	for (int i = 0; i < 5; i++) {
+		curl_free(pa[i]);
+		curl_free(pb[i]);
+	}
+	curl_url_cleanup(a);
+	curl_url_cleanup(b);
+	return ok;
+}
+
 /* The inbox row's order key, so the answer joins that order's sequence. */
 static int event_order_key(struct db *db, int64_t event_id, char *buf, size_t len)
 {
@@ -144,7 +202,7 @@ static int event_order_key(struct db *db, int64_t event_id, char *buf, size_t le
 int64_t outbox_add(struct db *db, const struct outbox_effect *e, int *duplicate,
     char *err)
 {
-	char endpoint[300], order_key[200];
+	char endpoint[300], order_key[200], stored[256];
 	char *headers = NULL, *meta = NULL;
 	sqlite3_stmt *st;
 	int64_t id = -1, now = clock_now_ms();
@@ -163,6 +221,13 @@ int64_t outbox_add(struct db *db, const struct outbox_effect *e, int *duplicate,
 		snprintf(err, ERR_LEN, "an effect needs an idempotency key of 1..200 bytes");
 		return -1;
 	}
+	if (!utf8_ok(e->key) || !utf8_ok(e->url)) {
+		snprintf(err, ERR_LEN, "the key and the URL must be UTF-8 text");
+		return -1;
+	}
+	/* Keys are stored per kind ("http:post-1", "payment:pay-7"): a
+	 * script's own key can never take the place of a payment's. */
+	snprintf(stored, sizeof stored, "%s:%s", e->kind, e->key);
 	if (event_order_key(db, e->event_id, order_key, sizeof order_key) != 0)
 		goto dberr;
 	headers = e->headers ? json_dumps(e->headers, JSON_COMPACT) : strdup("[]");
@@ -179,7 +244,7 @@ int64_t outbox_add(struct db *db, const struct outbox_effect *e, int *duplicate,
 		goto dberr;
 	db_bind_text(st, 1, e->merchant);
 	db_bind_text(st, 2, e->kind);
-	db_bind_text(st, 3, e->key);
+	db_bind_text(st, 3, stored);
 	if (e->order_id > 0)
 		sqlite3_bind_int64(st, 4, e->order_id);
 	if (e->payment_id > 0)
@@ -207,7 +272,7 @@ int64_t outbox_add(struct db *db, const struct outbox_effect *e, int *duplicate,
 		if (st == NULL)
 			goto dberr;
 		db_bind_text(st, 1, e->merchant);
-		db_bind_text(st, 2, e->key);
+		db_bind_text(st, 2, stored);
 		if (sqlite3_step(st) == SQLITE_ROW) {
 			id = sqlite3_column_int64(st, 0);
 			*duplicate = 1;
@@ -256,13 +321,21 @@ static json_t *col_int(sqlite3_stmt *st, int i)
 #define EFFECT_COLUMNS "id, kind, status, attempts, max_attempts, url, idem_key, last_status," \
 	" last_error, created_at, completed_at, available_at, order_id, payment_id, event_id, latency_ms"
 
-/* The key as the outside world sees it (Idempotency-Key, X-Ordo-Delivery):
- * "<instance>-<merchant>-<key>". */
-static json_t *wire_key(struct db *db, const char *merchant, const char *key)
+/* A stored key "kind:key" -> the key part. */
+static const char *key_part(const char *stored)
 {
-	char buf[400];
+	const char *c = stored ? strchr(stored, ':') : NULL;
 
-	snprintf(buf, sizeof buf, "%s-%s-%s", db_instance(db), merchant, key ? key : "");
+	return c ? c + 1 : stored ? stored : "";
+}
+
+/* The key as the outside world sees it (Idempotency-Key, X-Ordo-Delivery). */
+static json_t *wire_key(struct db *db, const char *merchant, const char *kind,
+    const char *stored)
+{
+	char buf[512];
+
+	outbox_wire_key(db, merchant, kind ? kind : "", key_part(stored), buf, sizeof buf);
 	return json_string(buf);
 }
 
@@ -276,9 +349,9 @@ static json_t *effect_row(struct db *db, const char *merchant, sqlite3_stmt *st)
 	json_object_set_new(o, "attempts", json_integer(sqlite3_column_int(st, 3)));
 	json_object_set_new(o, "max_attempts", json_integer(sqlite3_column_int(st, 4)));
 	json_object_set_new(o, "url", col_str(st, 5));
-	json_object_set_new(o, "key", col_str(st, 6));
+	json_object_set_new(o, "key", json_string(key_part((const char *)sqlite3_column_text(st, 6))));
 	json_object_set_new(o, "idempotency_key", wire_key(db, merchant,
-	    (const char *)sqlite3_column_text(st, 6)));
+	    (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 6)));
 	json_object_set_new(o, "last_status", col_int(st, 7));
 	json_object_set_new(o, "last_error", col_str(st, 8));
 	json_object_set_new(o, "created_at", col_ts(st, 9));
@@ -293,50 +366,49 @@ static json_t *effect_row(struct db *db, const char *merchant, sqlite3_stmt *st)
 	return o;
 }
 
-static int status_word(const char *s, size_t n)
-{
-	static const char *const words[] = { "pending", "succeeded", "failed", "dead", NULL };
-
-	for (int i = 0; words[i]; i++)
-		if (strlen(words[i]) == n && strncmp(words[i], s, n) == 0)
-			return 1;
-	return 0;
-}
-
 json_t *outbox_list(struct db *db, const char *merchant, const char *status,
     int64_t order_id, int limit)
 {
+	/* One statement per filter, each served by its own index (an OR of
+	 * optional filters would scan every effect of the merchant). */
+	static const char *const words[] = { "pending", "succeeded", "failed", "dead" };
+	const char *want[4] = { "", "", "", "" };
 	sqlite3_stmt *st;
 	json_t *arr, *out;
-	int rc, mask = 0;
+	int rc;
 
-	if (status != NULL) {
-		/* "failed,dead" -> the set, checked word by word (the API already
-		 * refused unknown words; anything else here matches nothing). */
-		static const char *const words[] = { "pending", "succeeded", "failed", "dead" };
+	if (order_id > 0) {
+		st = db_prepare(db, "SELECT " EFFECT_COLUMNS " FROM effects WHERE order_id = ?2"
+		    " AND merchant = ?1 ORDER BY id DESC LIMIT ?3");
+	} else if (status != NULL) {
 		const char *p = status;
+		int k = 0;
 
-		while (*p) {
+		while (*p && k < 4) {
 			size_t n = strcspn(p, ",");
 
 			for (int i = 0; i < 4; i++)
-				if (status_word(p, n) && strlen(words[i]) == n && strncmp(words[i], p, n) == 0)
-					mask |= 1 << i;
+				if (strlen(words[i]) == n && strncmp(words[i], p, n) == 0)
+					want[k++] = words[i];
 			p += n;
 			if (*p == ',')
 				p++;
 		}
+		st = db_prepare(db, "SELECT " EFFECT_COLUMNS " FROM effects WHERE merchant = ?1"
+		    " AND status IN (?4, ?5, ?6, ?7) ORDER BY id DESC LIMIT ?3");
+	} else {
+		st = db_prepare(db, "SELECT " EFFECT_COLUMNS " FROM effects WHERE merchant = ?1"
+		    " ORDER BY id DESC LIMIT ?3");
 	}
-	st = db_prepare(db, "SELECT " EFFECT_COLUMNS " FROM effects WHERE merchant = ?1"
-	    " AND (?2 = 0 OR (?2 & (CASE status WHEN 'pending' THEN 1 WHEN 'succeeded' THEN 2"
-	    "   WHEN 'failed' THEN 4 ELSE 8 END)) <> 0)"
-	    " AND (?3 = 0 OR order_id = ?3) ORDER BY id DESC LIMIT ?4");
 	if (st == NULL)
 		return NULL;
 	db_bind_text(st, 1, merchant);
-	sqlite3_bind_int(st, 2, status ? (mask ? mask : 16) : 0);
-	sqlite3_bind_int64(st, 3, order_id > 0 ? order_id : 0);
-	sqlite3_bind_int(st, 4, limit > 0 ? limit : 100);
+	if (order_id > 0)
+		sqlite3_bind_int64(st, 2, order_id);
+	sqlite3_bind_int(st, 3, limit > 0 ? limit : 100);
+	if (order_id <= 0 && status != NULL)
+		for (int i = 0; i < 4; i++)
+			db_bind_text(st, 4 + i, want[i]);
 	arr = json_array();
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		json_array_append_new(arr, effect_row(db, merchant, st));
@@ -369,19 +441,21 @@ static json_t *effect_get(struct db *db, const char *merchant, int64_t id)
 int outbox_retry(struct db *db, const char *merchant, int64_t id, json_t **effect)
 {
 	sqlite3_stmt *st;
-	char status[16] = "";
+	char status[16] = "", kind[16] = "";
 	int rc;
 
 	*effect = NULL;
 	if (db_begin(db) != 0)
 		return -1;
-	if ((st = db_prepare(db, "SELECT status FROM effects WHERE id = ? AND merchant = ?")) == NULL)
+	if ((st = db_prepare(db, "SELECT status, kind FROM effects WHERE id = ? AND merchant = ?")) == NULL)
 		goto fail;
 	sqlite3_bind_int64(st, 1, id);
 	db_bind_text(st, 2, merchant);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
 		snprintf(status, sizeof status, "%s", (const char *)sqlite3_column_text(st, 0));
+		snprintf(kind, sizeof kind, "%s", (const char *)sqlite3_column_text(st, 1));
+	}
 	db_reset(st);
 	if (rc == SQLITE_DONE) {
 		db_rollback(db);
@@ -389,7 +463,12 @@ int outbox_retry(struct db *db, const char *merchant, int64_t id, json_t **effec
 	}
 	if (rc != SQLITE_ROW)
 		goto fail;
-	if (strcmp(status, "failed") != 0 && strcmp(status, "dead") != 0) {
+	if ((strcmp(status, "failed") != 0 && strcmp(status, "dead") != 0) ||
+	    (strcmp(kind, "payment") == 0 && strcmp(status, "failed") == 0)) {
+		/* A payment the gateway refused for good was settled failed: sent
+		 * again with its key, the gateway could only repeat itself, or
+		 * move money the books no longer expect. A dead one (no answer)
+		 * was left pending and may go again. */
 		db_rollback(db);
 		*effect = effect_get(db, merchant, id);
 		return 2;
@@ -621,7 +700,7 @@ static void start_job(struct outbox *o, sqlite3_stmt *st, struct group *g)
 	curl_easy_setopt(j->easy, CURLOPT_HEADERDATA, j);
 	curl_easy_setopt(j->easy, CURLOPT_ERRORBUFFER, j->errbuf);
 	curl_easy_setopt(j->easy, CURLOPT_PRIVATE, j);
-	j->started = clock_mono_ms();
+	j->started = clock_mono_us();
 	if (curl_multi_add_handle(o->multi, j->easy) != CURLM_OK)
 		goto fail;
 	j->next = o->running;
@@ -818,12 +897,12 @@ static int finish(struct outbox *o, struct job *j, int64_t now)
 	json_t *meta = json_loads(j->meta, 0, NULL), *payload = NULL, *eff;
 	const char *topic, *final;
 	int attempts = j->attempts + 1, rc = -1, dup = 0;
-	int64_t latency = clock_mono_ms() - j->started;
+	int64_t latency = (clock_mono_us() - j->started) / 1000;
 	sqlite3_stmt *st;
 	char labels[96];
 
 	snprintf(labels, sizeof labels, "kind=\"%s\"", j->kind);
-	metrics_observe("ordo_effect_seconds", labels, (double)latency / 1000.0);
+	metrics_observe("ordo_effect_seconds", labels, (double)(clock_mono_us() - j->started) / 1e6);
 	if (v == V_RETRY && attempts < j->max_attempts) {
 		const struct merchant_config *m = o->lookup(o->arg, j->merchant);
 		struct dispatch_config dc = {
@@ -908,11 +987,17 @@ static int finish(struct outbox *o, struct job *j, int64_t now)
 		goto out;
 	}
 	eff = json_pack("{s:I,s:s,s:s,s:o,s:s,s:i}", "id", (json_int_t)j->id, "kind", j->kind,
-	    "key", j->key, "idempotency_key", wire_key(o->db, j->merchant, j->key), "url", j->url,
-	    "attempts", attempts);
-	payload = json_pack("{s:o,s:b}", "effect", eff, "ok", v == V_SUCCEEDED);
-	if (payload == NULL)
+	    "key", key_part(j->key), "idempotency_key", wire_key(o->db, j->merchant, j->kind, j->key),
+	    "url", j->url, "attempts", attempts);
+	payload = json_pack("{s:o,s:b,s:s}", "effect", eff, "ok", v == V_SUCCEEDED, "final", final);
+	if (payload == NULL) {
+		/* Not a database failure: the row is written; say so, send no
+		 * answer, and let the rest of the flush commit. */
+		log_error("effect answer cannot be encoded; no answer event", "merchant", j->merchant,
+		    "kind", j->kind, NULL);
+		rc = 0;
 		goto out;
+	}
 	if (j->result == CURLE_OK)
 		json_object_set_new(payload, "status", json_integer(j->status));
 	if (v != V_SUCCEEDED)
@@ -1054,7 +1139,7 @@ int outbox_complete(struct outbox *o, int64_t id, const struct outbox_answer *a,
 	j->endpoint = strdup((const char *)sqlite3_column_text(st, 14));
 	db_reset(st);
 	j->retry_after = a->retry_after > 0 ? a->retry_after : -1;
-	j->started = clock_mono_ms();
+	j->started = clock_mono_us();
 	if (a->status > 0) {
 		j->result = CURLE_OK;
 		j->status = a->status;

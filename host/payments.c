@@ -90,8 +90,11 @@ static int load_facts(struct db *db, int64_t order_id, struct facts *f)
 	    " COALESCE(SUM(CASE WHEN p.kind = 'refund' AND p.status <> 'failed' THEN p.amount END), 0),"
 	    " COALESCE(SUM(CASE WHEN p.kind = 'capture' AND p.status <> 'failed' THEN p.amount END), 0),"
 	    " COALESCE(SUM(CASE WHEN p.kind = 'authorization' AND p.status <> 'failed' THEN p.amount END), 0)"
-	    " - COALESCE(SUM(CASE WHEN p.kind IN ('capture', 'void') AND p.parent_id IS NOT NULL"
-	    "     AND p.status <> 'failed' THEN p.amount END), 0)"
+	    /* A capture in flight uses the authorization; a void frees it only
+	     * once the gateway confirmed it. */
+	    " - COALESCE(SUM(CASE WHEN p.parent_id IS NOT NULL AND ((p.kind = 'capture' AND"
+	    "     p.status <> 'failed') OR (p.kind = 'void' AND p.status = 'succeeded'))"
+	    "     THEN p.amount END), 0)"
 	    " FROM orders o LEFT JOIN payments p ON p.order_id = o.id"
 	    " WHERE o.id = ? GROUP BY o.id");
 	int rc;
@@ -202,6 +205,9 @@ int payments_begin(struct db *db, const char *merchant, const char *gateway,
 	}
 	case PAY_CAPTURE:
 	case PAY_VOID:
+		if (op == PAY_CAPTURE && strcmp(status, "canceled") == 0)
+			return fail(err, "order %" PRId64 " is canceled; void its authorization instead"
+			    " of capturing it", order_id);
 		rc = find_parent(db, order_id, "authorization", gateway, &parent, &left, &pending,
 		    out->reference, sizeof out->reference);
 		if (rc < 0)

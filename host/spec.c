@@ -640,8 +640,11 @@ static void matcher(lua_State *L, int idx)
 
 static int s_answers_decline(lua_State *L)
 {
+	lua_Integer times = luaL_optinteger(L, 2, -1);
+
+	lua_settop(L, 2);
 	matcher(L, 1);
-	lua_pushinteger(L, luaL_optinteger(L, 2, -1));
+	lua_pushinteger(L, times);
 	lua_setfield(L, -2, "times");
 	lua_pushinteger(L, 402);
 	lua_setfield(L, -2, "status");
@@ -654,8 +657,11 @@ static int s_answers_decline(lua_State *L)
 
 static int s_answers_timeout(lua_State *L)
 {
+	lua_Integer times = luaL_optinteger(L, 2, -1);
+
+	lua_settop(L, 2);
 	matcher(L, 1);
-	lua_pushinteger(L, luaL_optinteger(L, 2, -1));
+	lua_pushinteger(L, times);
 	lua_setfield(L, -2, "times");
 	lua_pushinteger(L, 0);
 	lua_setfield(L, -2, "status");
@@ -665,10 +671,11 @@ static int s_answers_timeout(lua_State *L)
 
 static int s_answers_fail(lua_State *L)
 {
-	lua_Integer status = luaL_checkinteger(L, 1);
+	lua_Integer status = luaL_checkinteger(L, 1), times = luaL_optinteger(L, 3, -1);
 
+	lua_settop(L, 3);
 	matcher(L, 2);
-	lua_pushinteger(L, luaL_optinteger(L, 3, -1));
+	lua_pushinteger(L, times);
 	lua_setfield(L, -2, "times");
 	lua_pushinteger(L, status);
 	lua_setfield(L, -2, "status");

@@ -39,10 +39,22 @@ function flow.order_created(ev)
 end
 
 function flow.payment_authorized(ev)
+  if ev.order.status == "canceled" then
+    payments.void(ev.order)          -- cancelled while the authorization was on its way
+    return
+  end
   if CAPTURE == "immediately" then
     payments.capture(ev.order)
   end
   confirm(ev.order)
+end
+
+function flow.payment_unresolved(ev)
+  -- The gateway never gave a final answer: it may have charged. The money
+  -- stays held in ordo until a person retries the effect (same key: the
+  -- gateway then says what it did), so nothing is asked twice.
+  orders.tag(ev.order, "payment-unresolved")
+  orders.note(ev.order, ("Payment %s unresolved: %s"):format(ev.operation, ev.error))
 end
 
 function flow.order_fulfilled(ev)
@@ -81,7 +93,10 @@ function flow.order_cancelled(ev)
   local order = orders.get(ev.order) or orders.create(ev.order)
   orders.set_status(order, "canceled", ev.order.cancel_reason or "cancelled on " .. ev.channel)
   if order.payment_status == "authorized" then
-    payments.void(order)             -- release the hold on the customer's card
+    -- Release the hold on the customer's card. A capture still on its way
+    -- refuses the void; then a person refunds once it lands.
+    local ok, err = pcall(payments.void, order)
+    if not ok then orders.note(order, "Could not void the authorization: " .. tostring(err)) end
   end
 end
 

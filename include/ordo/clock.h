@@ -14,6 +14,9 @@ int64_t clock_now_ms(void);
 
 /* Milliseconds from a monotonic clock, for measuring durations. */
 int64_t clock_mono_ms(void);
+/* The same in microseconds, for durations shorter than a millisecond
+ * (one handler run). */
+int64_t clock_mono_us(void);
 
 /* Switch to a virtual clock starting at `ms`; clock_advance moves it. */
 void clock_set_virtual(int64_t ms);

@@ -34,7 +34,7 @@ struct lbind_ctx lbind_context(lua_State *L, const char *module, const char *fn)
  * of the wrong type. */
 int64_t lbind_order_ref(lua_State *L, const struct lbind_ctx *c, int idx,
     const char *module, const char *fn);
-/* The same, raising "no such order" for 0. */
+/* The same, raising "no such order" unless the merchant has that order. */
 int64_t lbind_order(lua_State *L, const struct lbind_ctx *c, int idx,
     const char *module, const char *fn);
 

@@ -52,6 +52,9 @@ int orders_transition_ok(const char *from, const char *to);
 int64_t orders_create(struct db *db, const char *merchant, const json_t *shape,
     int64_t event_id, int *created, char *err);
 
+/* @return 1 when order `id` is the merchant's, 0 when not, -1 on error. */
+int orders_owned(struct db *db, const char *merchant, int64_t id);
+
 /* @return the id of the merchant's order from `channel` with that external
  * id, 0 if there is none, -1 on a database error. */
 int64_t orders_find(struct db *db, const char *merchant, const char *channel,

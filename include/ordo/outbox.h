@@ -15,7 +15,7 @@
  * after a crash they are sent again with the same idempotency key (at least
  * once outside, exactly once inside).
  *
- * Effect kinds: http (http.post), payment (payments.*), notify
+ * Keys are per merchant and kind. Effect kinds: http (http.post), payment (payments.*), notify
  * (notify.customer), webhook (outgoing webhooks). See effects_spec in the
  * README for the wire formats.
  */
@@ -66,6 +66,17 @@ int64_t outbox_add(struct db *db, const struct outbox_effect *e, int *duplicate,
  * libcurl's URL API. @return 0, or -1 for a URL libcurl cannot parse. */
 int outbox_endpoint(const char *url, char *buf, size_t len);
 
+/* The key the outside world sees for an effect (Idempotency-Key,
+ * X-Ordo-Delivery): "<instance>-<merchant>-<kind>-<key>". */
+void outbox_wire_key(const struct db *db, const char *merchant, const char *kind,
+    const char *key, char *buf, size_t len);
+
+/* 1 when `url` is under the allowed `prefix`: the same scheme, host and
+ * port (parsed by libcurl, default ports filled in), no user name or
+ * password in `url`, and its path below the prefix's path at a segment
+ * boundary ("http://h:9/api" allows /api and /api/x, not /apix). */
+int outbox_url_allowed(const char *prefix, const char *url);
+
 /* The merchant's configuration (for send-time credentials and limits). */
 typedef const struct merchant_config *(*outbox_lookup_fn)(void *arg, const char *merchant);
 
@@ -113,9 +124,11 @@ json_t *outbox_list(struct db *db, const char *merchant, const char *status,
 
 /*
  * Send a failed or dead effect again with fresh attempts and the same key.
- * Runs its own transaction. @return 0 with *effect set (caller decrefs), 1
- * when the merchant has no such effect, 2 when it is pending or succeeded,
- * -1 on a database error.
+ * A payment the gateway refused for good ('failed') is not sent again: it
+ * was settled, and the workflow asks for a new one. Runs its own
+ * transaction. @return 0 with *effect set (caller decrefs), 1 when the
+ * merchant has no such effect, 2 when it cannot be retried (pending,
+ * succeeded, or a refused payment; *effect is set), -1 on a database error.
  */
 int outbox_retry(struct db *db, const char *merchant, int64_t id, json_t **effect);
 

@@ -816,3 +816,119 @@ effects: {{timeout: 2s, max_attempts: 2, base_delay: 10ms, max_delay: 50ms}}
         assert len(gateway.ops("authorize")) == 1
     healthy(ordo)
     acme_still_served(ordo)
+
+
+# ---------------------------------------------------------------------------
+# Review regressions: allow-list bypasses, framing headers, key namespaces,
+# payments inside pcall, retrying a settled payment
+# ---------------------------------------------------------------------------
+
+PROBE_FLOW = """\
+local flow = {}
+function flow.order_created(ev)
+  local order = orders.create(ev.order)
+  local results = {}
+  for _, case in ipairs(CASES) do
+    local ok, err = pcall(http.post, case)
+    results[#results + 1] = (ok and "sent" or "refused: " .. tostring(err))
+  end
+  orders.note(order, table.concat(results, " | "))
+end
+return flow
+"""
+
+
+def test_http_post_allow_list_and_reserved_headers(sink, gateway, ordo_factory):
+    host_port = sink.url.split("//")[1]
+    allowed = sink.url + "/hooks"
+    cases = [
+        {"url": f"http://{host_port}@{gateway.url.split('//')[1]}/v1/evil", "body": "x"},
+        {"url": sink.url + "1/hooks", "body": "x"},            # port 1234 -> 12341
+        {"url": sink.url + "/hooksx", "body": "x"},
+        {"url": allowed + "/ok", "body": "x", "headers": {"Content-Length": "0"}},
+        {"url": allowed + "/ok", "body": "x", "headers": {"Host": "elsewhere"}},
+        {"url": allowed + "/ok", "body": "x", "key": "pay-1"},
+    ]
+    lua_cases = "CASES = {" + ",".join(
+        "{" + ",".join(f"{k} = {lua(v)}" for k, v in c.items()) + "}" for c in cases) + "}\n"
+    ordo = ordo_factory(beta_workflow=lua_cases + PROBE_FLOW, beta_extra=f"""\
+effects: {{timeout: 2s, max_attempts: 2, base_delay: 10ms, max_delay: 50ms, allow: [{q(allowed)}]}}
+""")
+    body = place(ordo)
+    o = wait_beta(ordo, body, lambda o: notes(o))
+    results = notes(o)[0].split(" | ")
+    assert results[0].startswith("refused") and "is not allowed" in results[0], results
+    assert results[1].startswith("refused") and "is not allowed" in results[1], results
+    assert results[2].startswith("refused") and "is not allowed" in results[2], results
+    assert "Content-Length" in results[3] and "set by the host" in results[3], results
+    assert "Host" in results[4] and "set by the host" in results[4], results
+    assert results[5] == "sent", results
+    sink.wait_for(lambda r: r.path == "/hooks/ok")
+    assert gateway.received() == [], "nothing reached the gateway"
+    # A script's key "pay-1" is its own: payments keep theirs.
+    (e,) = effects(ordo, status="succeeded")
+    assert e["key"] == "pay-1" and "-http-pay-1" in e["idempotency_key"], e
+
+
+def lua(v):
+    if isinstance(v, dict):
+        return "{" + ",".join(f'["{k}"] = {lua(x)}' for k, x in v.items()) + "}"
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+PCALL_FLOW = """\
+local flow = {}
+function flow.order_created(ev)
+  local order = orders.create(ev.order)
+  local ok, err = pcall(payments.authorize, order)
+  orders.note(order, "first: " .. tostring(ok) .. " " .. tostring(err))
+end
+return flow
+"""
+
+
+def test_payments_call_that_raises_inside_pcall_leaves_nothing(gateway, ordo_factory):
+    def add_adapter(text):
+        beta = re.search(r'workflow: "([^"]*beta\.lua)"', text).group(1)
+        folder = Path(beta).parent / "payments"
+        folder.mkdir(exist_ok=True)
+        (folder / "broken.lua").write_text(BROKEN_ADAPTER["request"])
+        return text
+
+    ordo = ordo_factory(edit=add_adapter, beta_workflow=PCALL_FLOW, beta_extra=f"""\
+payments: {{gateway: broken, base_url: {q(gateway.url)}, api_key: {q(API_KEY)}}}
+""")
+    body = place(ordo)
+    o = wait_beta(ordo, body, lambda o: notes(o))
+    assert notes(o)[0].startswith("first: false") and "cannot build authorize" in notes(o)[0]
+    assert o["payments"] == [], "the pending payment was rolled back with the failed call"
+    assert o["effects"] == []
+
+
+def test_a_refused_payment_is_not_retried_by_hand(gateway, ordo_factory):
+    ordo = start_paying(ordo_factory, gateway)
+    gateway.decline_next(1, ops="authorize")
+    body = place(ordo)
+    o = wait_beta(ordo, body, has_tag("payment-failed"))
+    (e,) = [e for e in o["effects"] if e["kind"] == "payment"]
+    assert e["status"] == "failed"
+    r = ordo.api("POST", f"effects/{e['id']}/retry", "beta")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "not_retryable", r.text
+    assert len(gateway.ops("authorize")) == 1
+
+
+def test_a_payment_without_a_final_answer_stays_pending_and_can_be_retried(gateway, ordo_factory):
+    ordo = start_paying(ordo_factory, gateway, workflow=PAY_FLOW + "", effects=(
+        "{timeout: 2s, max_attempts: 2, base_delay: 10ms, max_delay: 50ms}"))
+    gateway.fail_next(2, 503, ops="authorize")
+    body = place(ordo)
+    o = wait_beta(ordo, body, lambda o: any(e["status"] == "dead" for e in o["effects"]))
+    (pay,) = o["payments"]
+    assert pay["status"] == "pending", "no final answer: the gateway may have acted"
+    assert "payment-failed" not in o["tags"]
+    (e,) = [e for e in o["effects"] if e["status"] == "dead"]
+    r = ordo.api("POST", f"effects/{e['id']}/retry", "beta")
+    assert r.status_code == 200, r.text
+    o = wait_beta(ordo, body, has_tag("captured"))
+    assert o["payment_status"] == "paid"
+    assert len({r.key for r in gateway.ops("authorize")}) == 1, "the same key every time"

@@ -300,7 +300,7 @@ static const struct {
 	{ "orders.get(print)", "must be an id or a table, not function" },
 	{ "orders.get({channel=1})", "with text values" },
 	{ "orders.note({channel='api', external_id='9'}, string.rep('x', 70000))", "1..65536 bytes" },
-	{ "orders.note(99999, 'x')", "order 99999 not found" },
+	{ "orders.note(99999, 'x')", "orders.note: no such order" },
 	{ "orders.tag({channel='api', external_id='9'}, '')", "1..255 bytes" },
 	{ "orders.set_status({channel='api', external_id='9'}, 'shipped')", "unknown order status" },
 	{ "orders.set_status({channel='api', external_id='9'}, 'completed')"

@@ -166,7 +166,7 @@ static void test_customer_and_webhooks(void)
 	b = json_loads(body, 0, NULL);
 	CHECK_STR(json_string_value(json_object_get(b, "topic")), "order.paid");
 	CHECK_STR(json_string_value(json_object_get(json_object_get(b, "data"), "number")), "#9");
-	CHECK_HAS(json_string_value(json_object_get(b, "id")), "-m1-w1-1");
+	CHECK_HAS(json_string_value(json_object_get(b, "id")), "-m1-webhook-w1-1");
 	json_decref(b);
 	free(body);
 	json_decref(data);

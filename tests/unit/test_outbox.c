@@ -235,10 +235,10 @@ static void test_runner(void)
 	outbox_kick(o);
 	run_until_settled(f.base, db);
 	CHECK_STR(status_of(db, flaky), "succeeded");
-	CHECK_INT(count(db, "SELECT attempts FROM effects WHERE idem_key = 'flaky'"), 3);
+	CHECK_INT(count(db, "SELECT attempts FROM effects WHERE idem_key = 'http:flaky'"), 3);
 	CHECK_STR(status_of(db, bad), "failed");        /* 400: no retry */
-	CHECK_INT(count(db, "SELECT attempts FROM effects WHERE idem_key = 'bad'"), 1);
-	CHECK_INT(count(db, "SELECT last_status FROM effects WHERE idem_key = 'bad'"), 400);
+	CHECK_INT(count(db, "SELECT attempts FROM effects WHERE idem_key = 'http:bad'"), 1);
+	CHECK_INT(count(db, "SELECT last_status FROM effects WHERE idem_key = 'http:bad'"), 400);
 	/* One answer event each, with what came back. */
 	CHECK_INT(count(db, "SELECT COUNT(*) FROM inbox WHERE source = 'effect' AND topic = 'done'"
 	    " AND json_extract(payload, '$.status') = 200 AND json_extract(payload, '$.json.ok') = 1"), 1);
@@ -276,4 +276,34 @@ static void test_runner(void)
 	event_base_free(f.base);
 }
 
-T_MAIN(test_rows, test_runner)
+static void test_url_allowed(void)
+{
+	static const struct { const char *prefix, *url; int ok; } cases[] = {
+		{ "http://127.0.0.1:9000/", "http://127.0.0.1:9000/hook", 1 },
+		{ "http://127.0.0.1:9000/", "http://127.0.0.1:9000/", 1 },
+		{ "http://127.0.0.1:9000", "http://127.0.0.1:9000/any/path", 1 },
+		{ "http://127.0.0.1:9000/api", "http://127.0.0.1:9000/api", 1 },
+		{ "http://127.0.0.1:9000/api", "http://127.0.0.1:9000/api/x?y=1", 1 },
+		{ "http://127.0.0.1:9000/api", "http://127.0.0.1:9000/apix", 0 },
+		{ "http://127.0.0.1:9000/", "http://127.0.0.1:90001/", 0 },
+		{ "http://127.0.0.1:9000/", "http://127.0.0.1:9001/", 0 },
+		{ "http://127.0.0.1:9000/", "http://127.0.0.1:9000@127.0.0.2:9000/", 0 },
+		{ "http://127.0.0.1:9000/", "http://user:pw@127.0.0.1:9000/", 0 },
+		{ "https://api.stripe.com", "https://api.stripe.com.evil.example/", 0 },
+		{ "https://api.stripe.com", "https://API.STRIPE.COM/v1/refunds", 1 },
+		{ "https://api.stripe.com", "https://api.stripe.com:443/v1", 1 },
+		{ "https://api.stripe.com", "http://api.stripe.com/v1", 0 },
+		{ "http://h/", "not a url", 0 },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int got = outbox_url_allowed(cases[i].prefix, cases[i].url);
+
+		if (got != cases[i].ok)
+			fprintf(stderr, "  case %zu: %s under %s: got %d\n", i, cases[i].url,
+			    cases[i].prefix, got);
+		CHECK_INT(got, cases[i].ok);
+	}
+}
+
+T_MAIN(test_rows, test_runner, test_url_allowed)

@@ -165,6 +165,33 @@ static void test_void_releases_the_authorization(void)
 	db_close(db);
 }
 
+static void test_review_regressions(void)
+{
+	int64_t order;
+	struct db *db = fresh(&order);
+	struct payment_plan p;
+	char err[ORDERS_ERRLEN] = "";
+
+	/* A void still in flight does not free the authorization's money. */
+	CHECK(done(db, order, PAY_AUTHORIZE, -1, "pi_1", err) > 0);
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_VOID, -1, NULL, 2, &p, err), 0);
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_AUTHORIZE, -1, NULL, 2, &p, err), -1);
+	CHECK_HAS(err, "nothing left to authorize");
+	/* A canceled order is not captured. */
+	{
+		int64_t o2;
+		struct db *db2 = fresh(&o2);
+
+		CHECK(done(db2, o2, PAY_AUTHORIZE, -1, "pi_2", err) > 0);
+		CHECK_INT(orders_set_status(db2, "m1", o2, "canceled", "test", 3, err), 0);
+		CHECK_INT(payments_begin(db2, "m1", "stripe", o2, PAY_CAPTURE, -1, NULL, 2, &p, err), -1);
+		CHECK_HAS(err, "is canceled; void its authorization");
+		CHECK_INT(payments_begin(db2, "m1", "stripe", o2, PAY_VOID, -1, NULL, 2, &p, err), 0);
+		db_close(db2);
+	}
+	db_close(db);
+}
+
 static void test_op_names(void)
 {
 	CHECK_INT(payments_op_parse("capture"), PAY_CAPTURE);
@@ -175,4 +202,4 @@ static void test_op_names(void)
 }
 
 T_MAIN(test_authorize_capture_refund, test_refused_requests, test_void_releases_the_authorization,
-    test_op_names)
+    test_review_regressions, test_op_names)

@@ -77,17 +77,33 @@ spec["a gateway that times out is retried with the same key, then succeeds"] = f
 end
 
 spec["a cancellation voids the authorization"] = function()
-  -- Capture never answers within this test: the authorization stays open.
-  answers.add { kind = "payment", op = "capture", status = 0, error = "down" }
+  answers.add { kind = "payment", op = "authorize", status = 0, times = 1 } -- first try lost
   local body = order()
   webhook { topic = "orders/create", body = body }
-  local o = orders.get { channel = "shopify", external_id = tostring(body.id) }
-  expect_eq(o.payment_status, "authorized")
-  clock.advance("10m")                              -- the capture gives up
-  dead_letters()
+  -- Cancelled while the authorization is still being retried.
   webhook { topic = "orders/cancelled", body = order { id = body.id, cancel_reason = "customer" } }
-  o = orders.get(o.id)
+  clock.advance("1m")
+  local o = orders.get { channel = "shopify", external_id = tostring(body.id) }
   expect_eq(o.status, "canceled")
+  expect_eq(o.payment_status, "voided", "the late authorization was released")
+  expect_eq(#effects { kind = "payment", status = "succeeded" }, 2, "authorize, then void")
+  local pays = {}
+  for _, p in ipairs(o.payments) do pays[#pays + 1] = p.kind .. ":" .. p.status end
+  expect_eq(table.concat(pays, ","), "authorization:succeeded,void:succeeded")
+end
+
+spec["a gateway that never answers leaves the payment pending, not failed"] = function()
+  answers.timeout("capture")                        -- every attempt
+  local body = order()
+  webhook { topic = "orders/create", body = body }
+  clock.advance("10m")                              -- all four attempts spent
+  local o = orders.get { channel = "shopify", external_id = tostring(body.id) }
+  expect(table.concat(o.tags, ","):find("payment%-unresolved"), "tagged for a person")
+  local capture
+  for _, p in ipairs(o.payments) do if p.kind == "capture" then capture = p end end
+  expect_eq(capture.status, "pending", "the money stays held: the gateway may have charged")
+  expect_eq(#effects { kind = "payment", status = "dead" }, 1)
+  expect_eq(o.payment_status, "authorized")
 end
 
 spec["a duplicate delivery is recorded once"] = function()
