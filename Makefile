@@ -38,7 +38,7 @@ DEPS_BENCH = wrk python3
 
 PYTEST     = /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
-.PHONY: all run test unit e2e bench deps deps-test deps-bench clean check-config
+.PHONY: all run test unit e2e specs bench deps deps-test deps-bench clean check-config
 
 all: deps $(BUILD)/ordo
 
@@ -89,17 +89,23 @@ check-config: all
 unit: deps $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
 
+# Workflow specs (`ordo test`): the shipped workflows on an in-memory
+# database and a virtual clock.
+specs: deps $(BUILD)/ordo
+	$(BUILD)/ordo test -c tests/workflows/ordo-test.yaml
+
 e2e: deps-test $(BUILD)/ordo
 	ORDO_BIN=$(abspath $(BUILD)/ordo) $(PYTEST) tests/e2e
 
-# Everything that guards behaviour: unit tests, config check, end-to-end,
+# Everything that guards behaviour: unit tests, config check, workflow specs, end-to-end,
 # the unit and end-to-end tests again under ASan and UBSan, a short kill -9
 # soak, and the fuzz regressions plus a short run of every fuzz target.
 test: deps-test
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory check-config
+	$(MAKE) --no-print-directory specs
 	$(MAKE) --no-print-directory e2e
-	$(MAKE) --no-print-directory SANITIZE=address,undefined unit e2e
+	$(MAKE) --no-print-directory SANITIZE=address,undefined unit specs e2e
 	$(MAKE) --no-print-directory soak-short
 	$(MAKE) --no-print-directory fuzz-smoke
 
