@@ -204,6 +204,47 @@ static const char *const migrations[] = {
 
 	/* 4: captures, voids and refunds are found by their parent */
 	"CREATE INDEX payments_parent ON payments(parent_id) WHERE parent_id IS NOT NULL;",
+
+	/* 5: subscriptions */
+	"CREATE TABLE subscriptions ("
+	"  id INTEGER PRIMARY KEY,"
+	"  merchant TEXT NOT NULL,"
+	"  external_id TEXT,"
+	"  status TEXT NOT NULL"
+	"    CHECK (status IN ('active','paused','past_due','canceled','expired')),"
+	"  template TEXT NOT NULL,"            /* the renewal order's shape, JSON */
+	"  currency TEXT NOT NULL,"
+	"  interval_unit TEXT NOT NULL CHECK (interval_unit IN ('day','week','month','year')),"
+	"  interval_count INTEGER NOT NULL CHECK (interval_count BETWEEN 1 AND 366),"
+	"  anchor_day INTEGER NOT NULL DEFAULT 0,"
+	"  timezone TEXT NOT NULL,"
+	"  start_at INTEGER NOT NULL,"
+	"  base_at INTEGER NOT NULL,"         /* renewal c falls at base_at + (c - base_cycle) intervals */
+	"  base_cycle INTEGER NOT NULL,"
+	"  cycle INTEGER NOT NULL DEFAULT 0,"  /* renewals done (or skipped) */
+	"  max_cycles INTEGER,"
+	"  next_renewal_at INTEGER,"
+	"  paused_until INTEGER,"
+	"  skip_next INTEGER NOT NULL DEFAULT 0,"
+	"  cancel_at_period_end INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  UNIQUE (merchant, external_id)"
+	") STRICT;"
+	"CREATE INDEX subscriptions_merchant ON subscriptions(merchant, status, id);"
+	"CREATE TABLE subscription_history ("
+	"  id INTEGER PRIMARY KEY,"
+	"  subscription_id INTEGER NOT NULL REFERENCES subscriptions(id),"
+	"  at INTEGER NOT NULL,"
+	"  event_id INTEGER,"
+	"  kind TEXT NOT NULL,"
+	"  from_value TEXT,"
+	"  to_value TEXT,"
+	"  message TEXT"
+	") STRICT;"
+	"CREATE INDEX subscription_history_sub ON subscription_history(subscription_id, id);"
+	"ALTER TABLE orders ADD COLUMN subscription_id INTEGER REFERENCES subscriptions(id);"
+	"ALTER TABLE orders ADD COLUMN renewal_cycle INTEGER;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

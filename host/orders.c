@@ -767,7 +767,8 @@ int orders_payment_status(struct db *db, const char *merchant, int64_t id,
 #define ORDER_COLUMNS \
 	"id, channel, external_id, number, status, payment_status, fulfillment_status," \
 	" currency, subtotal, shipping, tax, discount, total, email, customer," \
-	" shipping_address, tags, financial_status, placed_at, created_at, updated_at"
+	" shipping_address, tags, financial_status, placed_at, created_at, updated_at," \
+	" subscription_id, renewal_cycle"
 
 static json_t *col_text(sqlite3_stmt *st, int i)
 {
@@ -819,6 +820,10 @@ static json_t *order_row(sqlite3_stmt *st)
 	json_object_set_new(o, "placed_at", col_time(st, 18));
 	json_object_set_new(o, "created_at", col_time(st, 19));
 	json_object_set_new(o, "updated_at", col_time(st, 20));
+	if (sqlite3_column_type(st, 21) != SQLITE_NULL) {
+		json_object_set_new(o, "subscription_id", json_integer(sqlite3_column_int64(st, 21)));
+		json_object_set_new(o, "renewal_cycle", json_integer(sqlite3_column_int64(st, 22)));
+	}
 	return o;
 }
 

@@ -1183,7 +1183,8 @@ static int run_event(lua_State *L)
 		lua_pushstring(L, ev->topic);
 		lua_rawset(L, event);
 		lua_pushstring(L, ev->topic);
-		if (ev->source != NULL && strcmp(ev->source, "effect") == 0) {
+		if (ev->source != NULL && (strcmp(ev->source, "effect") == 0 ||
+		    strcmp(ev->source, "timer") == 0)) {
 			for (const struct sandbox_translator *t = sb->translators; t && t->topic; t++) {
 				if (strcmp(t->topic, ev->topic) != 0 && strcmp(t->topic, "*") != 0)
 					continue;

@@ -43,11 +43,13 @@ const struct sandbox_module server_modules[] = {
 	{ "notify", l_notify_open },
 	{ "webhooks", l_webhooks_open },
 	{ "timers", l_timers_open },
+	{ "subscriptions", l_subscriptions_open },
 	{ NULL, NULL },
 };
 
 const struct sandbox_translator server_translators[] = {
 	{ "payment_result", l_payments_result },
+	{ "subscription_renewal_due", l_subscriptions_renewal },
 	{ "*", l_effects_answer },
 	{ NULL, NULL },
 };

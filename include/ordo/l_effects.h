@@ -8,6 +8,7 @@
  *   notify    notify.customer/has_template                   (host/l_notify.c)
  *   webhooks  webhooks.emit                                  (host/l_webhooks.c)
  *   timers    timers.after/at/cancel                         (host/l_timers.c)
+ *   subscriptions  create/get/pause/resume/skip/cancel/...   (host/l_subscriptions.c)
  *
  * Each opener pushes its module table (for struct sandbox_module). Every
  * primitive raises on bad arguments, with the module, function and what was
@@ -23,6 +24,11 @@ int l_payments_open(lua_State *L);
 int l_notify_open(lua_State *L);
 int l_webhooks_open(lua_State *L);
 int l_timers_open(lua_State *L);
+int l_subscriptions_open(lua_State *L);
+
+/* The translator of subscription_renewal_due timer events: the host
+ * creates the renewal order once and schedules the next renewal. */
+int l_subscriptions_renewal(lua_State *L);
 
 /* The sandbox translator of "payment_result" events: the gateway adapter
  * reads the answer, the host settles the payment, and the event becomes

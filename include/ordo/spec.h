@@ -12,9 +12,11 @@
  *                                           through the real adapter; runs
  *                                           until nothing is left to do
  *   event(name, payload)                    an internal event, the same
- *   clock.advance("35d"), clock.set(t), clock.now()
+ *   clock.advance("35d"), clock.set(t), clock.now(), clock.iso([ms])
  *                                           virtual time; due timers fire in
  *                                           order at their own times
+ *   clock.jump("40d")                       as if ordo were down: what fell
+ *                                           due fires late, once each
  *   answers.add{kind=, op=, url=, times=, status=, json=, body=, error=}
  *   answers.decline(op [, times]), answers.timeout(match [, times]),
  *   answers.fail(status, match [, times])  how effects are answered
@@ -22,7 +24,7 @@
  *                                           Stripe-style body for payments)
  *   orders.get(id | {channel=, external_id=}), orders.list(),
  *   effects{kind=, status=}, notifications(), webhooks_sent(), timers(),
- *   dead_letters()                          what happened
+ *   subscriptions(), dead_letters()         what happened
  *   expect(value, message), expect_eq(got, want [, message])
  *
  * A failed expectation names the spec file and line. A dead letter the test

@@ -6,7 +6,7 @@ restart, once, saying how late it is), cancelled and moved by key.
 import sqlite3
 import time
 
-from conftest import shopify_order, wait_until
+from conftest import q, shopify_order, wait_until
 
 TIMER_FLOW = """\
 local flow = {}
@@ -132,3 +132,55 @@ def test_bad_timer_arguments_are_clear_dead_letters(ordo_factory):
         assert "timers." in d["error"], d
     assert pending_timers(ordo) == 0, "nothing half-applied"
     assert ordo.orders(merchant="beta")["orders"] == [], "the handlers rolled back"
+
+
+RENEWAL_FLOW = """\
+local flow = {}
+function flow.order_created(ev)
+  local order = orders.create(ev.order)
+  local line = order.lines[1]
+  local s = subscriptions.create {
+    order = { currency = order.currency, email = order.email, total = line.total,
+              subtotal = line.total, lines = { { sku = line.sku, title = line.title,
+              quantity = line.quantity, unit_price = line.unit_price, total = line.total } } },
+    interval = "day", external_id = "sub-of-" .. order.id }
+  subscriptions.set_next(s, now() + 1500)          -- due in 1.5 s, not a day
+end
+function flow.subscription_renewal_due(ev)
+  orders.note(ev.order, "renewal late=" .. ev.timer.late_ms)
+  payments.authorize(ev.order)
+end
+function flow.payment_authorized(ev) payments.capture(ev.order) end
+return flow
+"""
+
+
+def test_renewal_due_while_killed_fires_once_and_charges_once(gateway, ordo_factory):
+    ordo = ordo_factory(beta_workflow=RENEWAL_FLOW, beta_extra=f"""\
+payments: {{gateway: stripe, base_url: {q(gateway.url)}, api_key: "sk_test_123"}}
+effects: {{timeout: 2s, max_attempts: 5, base_delay: 10ms, max_delay: 50ms}}
+""")
+    body = shopify_order(number=3001, financial_status="paid")
+    ack(ordo.shopify(body, merchant="beta"))
+    beta_order(ordo, body, lambda o: True)
+    wait_until(lambda: pending_timers(ordo) == 1, what="the renewal timer")
+    ordo.kill9()
+    time.sleep(2.5)                                   # due while down
+    ordo.start()
+
+    def renewal():
+        found = [o for o in ordo.orders(merchant="beta")["orders"] if o["channel"] == "subscription"]
+        if len(found) == 1:
+            o = ordo.order(found[0]["id"], merchant="beta")
+            return o if o["payment_status"] == "paid" else None
+        assert len(found) <= 1, found
+        return None
+    o = wait_until(renewal, what="the renewal order, paid")
+    late = [n for n in notes(o) if n.startswith("renewal late=")]
+    assert len(late) == 1 and int(late[0].split("=")[1]) >= 500, late
+    assert gateway.charges_for(o["id"]) == [o["total"]], "the renewal charged once"
+    assert len(gateway.ops("authorize")) == 1
+    time.sleep(0.5)
+    subs = [x for x in ordo.orders(merchant="beta")["orders"] if x["channel"] == "subscription"]
+    assert len(subs) == 1, "one renewal order"
+    assert ordo.dead_letters("beta") == []
