@@ -7,6 +7,10 @@
  *   POST /api/v1/dead-letters/{id}/retry
  *   GET  /api/v1/effects?status=&limit=
  *   POST /api/v1/effects/{id}/retry
+ *   POST /api/v1/subscriptions                     create
+ *   GET  /api/v1/subscriptions?status=&due_before=&email=&limit=
+ *   GET  /api/v1/subscriptions/{id}
+ *   POST /api/v1/subscriptions/{id}/pause|resume|skip|cancel|next|quantity
  *
  * Depends on orders, dispatch, outbox, crypto, http. A key is compared as SHA-256
  * digests with a constant-time compare, against every key of every
@@ -24,7 +28,12 @@
 #include "ordo/dispatch.h"
 #include "ordo/http.h"
 #include "ordo/orders.h"
+#include "ordo/clock.h"
+#include "ordo/db.h"
+#include "ordo/inbox.h"
 #include "ordo/outbox.h"
+#include "ordo/subscriptions.h"
+#include "ordo/timers.h"
 #include "ordo/server.h"
 
 /* The merchant whose key the request carries, or NULL. */
@@ -291,6 +300,219 @@ static void effects(struct server *s, struct evhttp_request *req,
 	http_reply_error(req, 404, "not_found", "no such route");
 }
 
+/* The request body as a JSON object (empty body: {}); NULL after a 400. */
+static json_t *body_object(struct evhttp_request *req)
+{
+	size_t len;
+	const char *body = http_body(req, &len);
+	json_error_t jerr;
+	json_t *v;
+
+	if (len == 0)
+		return json_object();
+	v = json_loadb(body, len, 0, &jerr);
+	if (v == NULL) {
+		http_reply_error(req, 400, "invalid_json", "the body is not JSON: %s at byte %d",
+		    jerr.text, jerr.position);
+		return NULL;
+	}
+	if (!json_is_object(v)) {
+		json_decref(v);
+		http_reply_error(req, 400, "invalid_json", "the body must be a JSON object");
+		return NULL;
+	}
+	return v;
+}
+
+static void subs_fail(struct evhttp_request *req, const char *err)
+{
+	switch (subs_error_kind(err)) {
+	case SUBS_ENOTFOUND:
+		http_reply_error(req, 404, "not_found", "%s", err);
+		break;
+	case SUBS_ECONFLICT:
+		http_reply_error(req, 409, "conflict", "%s", err);
+		break;
+	case SUBS_EDB:
+		http_reply_error(req, 503, "unavailable", "%s", err);
+		break;
+	default:
+		http_reply_error(req, 422, "invalid_subscription", "%s", err);
+	}
+}
+
+/* A time in a body field: ms UTC or ISO 8601. @return 1 set, 0 absent, -1 bad. */
+static int body_time(const json_t *body, const char *k, int64_t *out)
+{
+	const json_t *v = json_object_get(body, k);
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (json_is_integer(v)) {
+		*out = json_integer_value(v);
+		return 1;
+	}
+	return json_is_string(v) && clock_parse_iso(json_string_value(v), out) == 0 ? 1 : -1;
+}
+
+/* One action in its own transaction, with the event the workflow hears. */
+static void subs_action(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, int64_t id, const char *action, const json_t *body)
+{
+	char err[SUBS_ERRLEN] = "", topic[64], payload[160];
+	int64_t t = 0;
+	int rc = -1, dup;
+	json_t *out;
+
+	if (db_begin(s->db) != 0) {
+		http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		return;
+	}
+	if (strcmp(action, "pause") == 0) {
+		if (body_time(body, "until", &t) < 0)
+			snprintf(err, sizeof err, "until must be a time (ms UTC or ISO 8601)");
+		else
+			rc = subs_pause(s->db, m->id, id, t, 0, err);
+	} else if (strcmp(action, "resume") == 0) {
+		rc = subs_resume(s->db, m->id, id, 0, err);
+	} else if (strcmp(action, "skip") == 0) {
+		rc = subs_skip(s->db, m->id, id, 0, err);
+	} else if (strcmp(action, "cancel") == 0) {
+		rc = subs_cancel(s->db, m->id, id, json_is_true(json_object_get(body, "at_period_end")),
+		    json_string_value(json_object_get(body, "reason")), 0, err);
+	} else if (strcmp(action, "next") == 0) {
+		if (body_time(body, "at", &t) != 1)
+			snprintf(err, sizeof err, "at must be the next renewal's time (ms UTC or ISO 8601)");
+		else
+			rc = subs_set_next(s->db, m->id, id, t, 0, err);
+	} else if (strcmp(action, "quantity") == 0) {
+		const json_t *line = json_object_get(body, "line"), *q = json_object_get(body, "quantity");
+
+		if (!json_is_integer(q))
+			snprintf(err, sizeof err, "quantity must be a whole number");
+		else
+			rc = subs_set_quantity(s->db, m->id, id, json_is_integer(line)
+			    ? (int)json_integer_value(line) : 1, json_integer_value(q), 0, err);
+	} else {
+		db_rollback(s->db);
+		http_reply_error(req, 404, "not_found", "no subscription action \"%s\"", action);
+		return;
+	}
+	if (rc == 0) {
+		struct inbox_item item = { .merchant = m->id, .source = "api", .topic = topic,
+		                           .payload = payload };
+
+		static const char *const past[][2] = {
+			{ "pause", "paused" }, { "resume", "resumed" }, { "skip", "skipped" },
+			{ "cancel", "canceled" }, { "next", "rescheduled" }, { "quantity", "changed" },
+		};
+		const char *done = action;
+
+		for (size_t i = 0; i < sizeof past / sizeof past[0]; i++)
+			if (strcmp(past[i][0], action) == 0)
+				done = past[i][1];
+		snprintf(topic, sizeof topic, "subscription_%s", done);
+		snprintf(payload, sizeof payload, "{\"subscription_id\":%" PRId64 ",\"action\":\"%s\"}",
+		    id, action);
+		item.payload_len = strlen(payload);
+		if (inbox_insert(s->db, &item, 0, &dup) < 0 || db_commit(s->db) != 0) {
+			db_rollback(s->db);
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+			return;
+		}
+		dispatch_kick(s->dispatch);
+		timers_kick(s->timers);   /* the renewal timer moved */
+		out = subs_get(s->db, m->id, id);
+		http_reply_json(req, 200, json_pack("{s:o}", "subscription", out ? out : json_null()));
+		return;
+	}
+	db_rollback(s->db);
+	subs_fail(req, err);
+}
+
+static void subscriptions_route(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	char err[SUBS_ERRLEN] = "";
+	json_t *body, *out;
+	int64_t id;
+
+	if (n == 3 && cmd == EVHTTP_REQ_POST) {
+		int created;
+
+		if ((body = body_object(req)) == NULL)
+			return;
+		if (db_begin(s->db) != 0) {
+			json_decref(body);
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+			return;
+		}
+		id = subs_create(s->db, m->id, m->timezone, body, 0, &created, err);
+		json_decref(body);
+		if (id < 0 || db_commit(s->db) != 0) {
+			db_rollback(s->db);
+			subs_fail(req, err[0] ? err : "database error");
+			return;
+		}
+		timers_kick(s->timers);   /* the renewal timer moved */
+		out = subs_get(s->db, m->id, id);
+		http_reply_json(req, created ? 201 : 200, json_pack("{s:o,s:b}", "subscription",
+		    out ? out : json_null(), "created", created));
+		return;
+	}
+	if (n == 3 && cmd == EVHTTP_REQ_GET) {
+		char *status, *email, *due;
+		int64_t limit, due_ms = 0;
+		int b1, b2, b3;
+
+		if (query_int(req, "limit", 100, 1, 1000, &limit) != 0)
+			return;
+		status = http_query(req, "status", &b1);
+		email = http_query(req, "email", &b2);
+		due = http_query(req, "due_before", &b3);
+		if (b1 || b2 || b3 || (due != NULL && clock_parse_iso(due, &due_ms) != 0)) {
+			http_reply_error(req, 400, "invalid_parameter", "due_before must be an ISO 8601 time");
+		} else if ((out = subs_list(s->db, m->id, status, due_ms, email, (int)limit)) == NULL) {
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		} else {
+			http_reply_json(req, 200, out);
+		}
+		free(status);
+		free(email);
+		free(due);
+		return;
+	}
+	if (n < 4 || parse_id(seg[3], &id) != 0) {
+		http_reply_error(req, n < 4 ? 405 : 404, n < 4 ? "method_not_allowed" : "not_found",
+		    n < 4 ? "use GET or POST" : "no subscription \"%s\"", n < 4 ? "" : seg[3]);
+		return;
+	}
+	if (n == 4) {
+		if (cmd != EVHTTP_REQ_GET) {
+			http_reply_error(req, 405, "method_not_allowed", "use GET");
+			return;
+		}
+		if ((out = subs_get(s->db, m->id, id)) == NULL)
+			http_reply_error(req, 404, "not_found", "no subscription %" PRId64, id);
+		else
+			http_reply_json(req, 200, out);
+		return;
+	}
+	if (n == 5) {
+		if (cmd != EVHTTP_REQ_POST) {
+			http_reply_error(req, 405, "method_not_allowed", "use POST");
+			return;
+		}
+		if ((body = body_object(req)) == NULL)
+			return;
+		subs_action(s, req, m, id, seg[4], body);
+		json_decref(body);
+		return;
+	}
+	http_reply_error(req, 404, "not_found", "no such route");
+}
+
 void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 {
 	const struct merchant_config *m = authenticate(s, req);
@@ -322,6 +544,10 @@ void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 	}
 	if (n >= 3 && strcmp(seg[2], "effects") == 0) {
 		effects(s, req, m, seg, n);
+		return;
+	}
+	if (n >= 3 && strcmp(seg[2], "subscriptions") == 0) {
+		subscriptions_route(s, req, m, seg, n);
 		return;
 	}
 	http_reply_error(req, 404, "not_found", "no such route");

@@ -223,9 +223,14 @@ int64_t subs_create(struct db *db, const char *merchant, const char *tz,
 		anchor = json_integer_value(v);
 	}
 	if ((v = json_object_get(spec, "start")) != NULL) {
-		if (!json_is_integer(v) || json_integer_value(v) < 0)
-			return fail(err, "start must be a time in ms UTC");
-		start = json_integer_value(v);
+		if (json_is_string(v)) {
+			if (clock_parse_iso(json_string_value(v), &start) != 0)
+				return fail(err, "start must be a time: ms UTC or ISO 8601 text");
+		} else if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			return fail(err, "start must be a time: ms UTC or ISO 8601 text");
+		} else {
+			start = json_integer_value(v);
+		}
 	}
 	if ((v = json_object_get(spec, "max_cycles")) != NULL) {
 		if (!json_is_integer(v) || json_integer_value(v) < 1)
@@ -679,4 +684,57 @@ out:
 	json_decref(shape);
 	free(s.tmpl);
 	return rc;
+}
+
+int subs_error_kind(const char *err)
+{
+	if (err == NULL)
+		return SUBS_EINVAL;
+	if (strncmp(err, "database error", 14) == 0)
+		return SUBS_EDB;
+	if (strstr(err, " not found") != NULL)
+		return SUBS_ENOTFOUND;
+	if (strstr(err, "; it cannot be ") != NULL)
+		return SUBS_ECONFLICT;
+	return SUBS_EINVAL;
+}
+
+json_t *subs_list(struct db *db, const char *merchant, const char *status, int64_t due_before,
+    const char *email, int limit)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT id FROM subscriptions WHERE merchant = ?1"
+	    " AND (?2 IS NULL OR status = ?2) AND (?3 = 0 OR next_renewal_at < ?3)"
+	    " AND (?4 IS NULL OR json_extract(template, '$.email') = ?4) ORDER BY id DESC LIMIT ?5");
+	json_t *arr, *out;
+	int rc;
+
+	if (st == NULL)
+		return NULL;
+	db_bind_text(st, 1, merchant);
+	db_bind_text(st, 2, status);
+	sqlite3_bind_int64(st, 3, due_before);
+	db_bind_text(st, 4, email);
+	sqlite3_bind_int(st, 5, limit > 0 ? limit : 100);
+	arr = json_array();
+	{
+		int64_t ids[1000];
+		int n = 0;
+
+		while (n < 1000 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+			ids[n++] = sqlite3_column_int64(st, 0);
+		db_reset(st);
+		if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+			json_decref(arr);
+			return NULL;
+		}
+		for (int i = 0; i < n; i++) {
+			json_t *o = subs_get(db, merchant, ids[i]);
+
+			if (o != NULL)
+				json_array_append_new(arr, o);
+		}
+	}
+	out = json_object();
+	json_object_set_new(out, "subscriptions", arr);
+	return out;
 }

@@ -36,7 +36,7 @@ struct db;
  *   { order = <template: currency, lines, total, subtotal, shipping, tax,
  *               email, customer, shipping_address>,
  *     interval = "month", count = 1, anchor_day = 0 (the start's day),
- *     timezone = <IANA> (default `tz`), start = ms (default now),
+ *     timezone = <IANA> (default `tz`), start = ms or ISO text (default now),
  *     max_cycles = N (optional), external_id = text (optional, unique) }
  * The first renewal is one interval after start. An external id that
  * exists returns that subscription, unchanged, with *created = 0.
@@ -76,5 +76,17 @@ int subs_set_status(struct db *db, const char *merchant, int64_t id, const char 
  */
 int subs_renew(struct db *db, const char *merchant, int64_t id, int64_t cycle,
     int64_t event_id, int64_t *order_id, const char **why, char *err);
+
+/* What kind of error a message from the functions above is, for the API's
+ * status codes: invalid values (422), a state that forbids it (409), no
+ * such subscription (404), the database (503). */
+enum { SUBS_EINVAL, SUBS_ECONFLICT, SUBS_ENOTFOUND, SUBS_EDB };
+int subs_error_kind(const char *err);
+
+/* The merchant's subscriptions, newest first, as {"subscriptions": [...]},
+ * filtered by status (NULL: any), next renewal before `due_before` (0: any)
+ * and the customer's email (NULL: any). NULL on a database error. */
+json_t *subs_list(struct db *db, const char *merchant, const char *status, int64_t due_before,
+    const char *email, int limit);
 
 #endif
