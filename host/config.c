@@ -948,8 +948,9 @@ out:
 
 static const char *const merchant_keys[] = {
 	"id", "name", "currency", "timezone", "workflow", "api_keys", "channels",
-	"limits", "payments", "notifications", "webhooks", "effects", NULL,
+	"limits", "payments", "notifications", "webhooks", "effects", "locations", NULL,
 };
+static const char *const location_keys[] = { "id", "name", "region", "priority", "kind", NULL };
 static const char *const payment_keys[] = { "gateway", "base_url", "api_key", NULL };
 static const char *const notify_keys[] = { "url", "secret", "templates", NULL };
 static const char *const template_keys[] = { "subject", "body", NULL };
@@ -1325,6 +1326,82 @@ static int parse_effects(struct ctx *c, const yaml_node_t *map,
 	return 0;
 }
 
+static int cmp_location(const void *a, const void *b)
+{
+	const struct location_config *x = a, *y = b;
+
+	return x->priority != y->priority ? (x->priority < y->priority ? -1 : 1)
+	    : strcmp(x->id, y->id);
+}
+
+static int parse_locations(struct ctx *c, const yaml_node_t *list,
+    const char *where, struct merchant_config *m)
+{
+	size_t n;
+	int rc;
+
+	if ((rc = want(c, list, YAML_SEQUENCE_NODE, where)) <= 0)
+		return rc;
+	n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+	if ((m->locations = calloc(n ? n : 1, sizeof *m->locations)) == NULL)
+		return fail(c, list, "out of memory");
+	m->n_locations = n;
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_t *map = node_at(c, list->data.sequence.items.start[i]), *v;
+		struct location_config *l = &m->locations[i];
+		char w[128], wk[150], shown[80];
+		int64_t prio = 100;
+
+		snprintf(w, sizeof w, "%s[%zu]", where, i);
+		if (map == NULL || map->type != YAML_MAPPING_NODE)
+			return fail(c, map ? map : list, "%s: expected a mapping with id, name, region,"
+			    " priority and kind", w);
+		if (check_keys(c, map, w, location_keys) != 0)
+			return -1;
+		if ((v = require(c, map, w, "id")) == NULL ||
+		    get_string(c, v, sub(wk, sizeof wk, w, "id"), &l->id) != 0)
+			return -1;
+		if (!valid_merchant_id(l->id))
+			return fail(c, v, "%s: bad location id \"%s\": use 1 to 64 of a-z, 0-9, _ and -", wk,
+			    show(l->id, strlen(l->id), shown, sizeof shown));
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(m->locations[j].id, l->id) == 0)
+				return fail(c, v, "%s: duplicate location \"%s\"", wk, l->id);
+		if ((v = map_get(c, map, "name")) != NULL &&
+		    get_string(c, v, sub(wk, sizeof wk, w, "name"), &l->name) != 0)
+			return -1;
+		if ((v = map_get(c, map, "region")) != NULL &&
+		    get_string(c, v, sub(wk, sizeof wk, w, "region"), &l->region) != 0)
+			return -1;
+		if ((v = map_get(c, map, "priority")) != NULL &&
+		    get_int(c, v, sub(wk, sizeof wk, w, "priority"), 0, 1000000, &prio) != 0)
+			return -1;
+		l->priority = (int)prio;
+		if ((v = map_get(c, map, "kind")) != NULL) {
+			if (get_string(c, v, sub(wk, sizeof wk, w, "kind"), &l->kind) != 0)
+				return -1;
+			if (strcmp(l->kind, "warehouse") != 0 && strcmp(l->kind, "store") != 0 &&
+			    strcmp(l->kind, "supplier") != 0)
+				return fail(c, v, "%s: expected warehouse, store or supplier, got \"%s\"", wk,
+				    show(l->kind, strlen(l->kind), shown, sizeof shown));
+		} else if ((l->kind = strdup("warehouse")) == NULL) {
+			return fail(c, map, "out of memory");
+		}
+		if (l->name == NULL && (l->name = strdup(l->id)) == NULL)
+			return fail(c, map, "out of memory");
+	}
+	qsort(m->locations, n, sizeof *m->locations, cmp_location);
+	return 0;
+}
+
+const struct location_config *config_location(const struct merchant_config *m, const char *id)
+{
+	for (size_t i = 0; m != NULL && id != NULL && i < m->n_locations; i++)
+		if (strcmp(m->locations[i].id, id) == 0)
+			return &m->locations[i];
+	return NULL;
+}
+
 static int parse_merchant(struct ctx *c, const yaml_node_t *map, size_t idx)
 {
 	struct merchant_config *m = &c->cfg->merchants[idx];
@@ -1432,6 +1509,9 @@ static int parse_merchant(struct ctx *c, const yaml_node_t *map, size_t idx)
 		goto out;
 	if ((v = map_get(c, map, "effects")) != NULL &&
 	    parse_effects(c, v, sub(w, sizeof w, where, "effects"), m) != 0)
+		goto out;
+	if ((v = map_get(c, map, "locations")) != NULL &&
+	    parse_locations(c, v, sub(w, sizeof w, where, "locations"), m) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -1778,6 +1858,13 @@ void config_free(struct ordo_config *cfg)
 		for (size_t k = 0; k < m->effects.n_allow; k++)
 			free(m->effects.allow[k]);
 		free(m->effects.allow);
+		for (size_t k = 0; k < m->n_locations; k++) {
+			free(m->locations[k].id);
+			free(m->locations[k].name);
+			free(m->locations[k].region);
+			free(m->locations[k].kind);
+		}
+		free(m->locations);
 	}
 	free(cfg->merchants);
 	free(cfg->server.listen_host);

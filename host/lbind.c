@@ -10,6 +10,7 @@
 #include <lauxlib.h>
 
 #include "ordo/config.h"
+#include "ordo/db.h"
 #include "ordo/lbind.h"
 #include "ordo/luajson.h"
 #include "ordo/orders.h"
@@ -141,4 +142,21 @@ void lbind_effect_key(lua_State *L, const struct lbind_ctx *c, char *buf, size_t
 {
 	(void)L;
 	snprintf(buf, len, "e%" PRId64 "-%d", c->event_id, sandbox_next_effect(c->sb));
+}
+
+int lbind_atomic(lua_State *L, struct db *db, lua_CFunction body)
+{
+	int nargs = lua_gettop(L);
+
+	if (db_savepoint(db) != 0)
+		return luaL_error(L, "database error: %s", db_errmsg(db));
+	lua_pushcfunction(L, body);
+	lua_insert(L, 1);
+	if (lua_pcall(L, nargs, LUA_MULTRET, 0) != LUA_OK) {
+		db_rollback_savepoint(db);
+		return lua_error(L);
+	}
+	if (db_release(db) != 0)
+		return luaL_error(L, "database error: %s", db_errmsg(db));
+	return lua_gettop(L);
 }

@@ -288,6 +288,20 @@ static int refresh(struct db *db, int64_t order_id, int64_t event_id)
 	if (rc != SQLITE_ROW)
 		return -1;
 	ful = done == 0 ? "unfulfilled" : done >= qty ? "fulfilled" : "partially_fulfilled";
+	if (done == 0) {
+		/* Lines waiting in the backorder queue. */
+		st = db_prepare(db, "SELECT COALESCE(SUM(quantity), 0) FROM backorders"
+		    " WHERE order_id = ? AND status = 'waiting'");
+		if (st == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, order_id);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+			ful = "backordered";
+		db_reset(st);
+		if (rc != SQLITE_ROW)
+			return -1;
+	}
 
 	st = db_prepare(db, "SELECT payment_status, fulfillment_status, merchant FROM orders"
 	    " WHERE id = ?");
@@ -829,8 +843,13 @@ static json_t *order_row(sqlite3_stmt *st)
 
 static int add_lines(struct db *db, json_t *o, int64_t id)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT id, external_id, sku, title, quantity, unit_price,"
-	    " total, fulfilled_quantity, fulfillment FROM order_lines WHERE order_id = ? ORDER BY line_no");
+	sqlite3_stmt *st = db_prepare(db, "SELECT l.id, l.external_id, l.sku, l.title, l.quantity,"
+	    " l.unit_price, l.total, l.fulfilled_quantity, l.fulfillment, l.line_no,"
+	    " COALESCE((SELECT SUM(r.quantity) FROM reservations r WHERE r.order_id = l.order_id"
+	    "   AND r.line_no = l.line_no AND r.status = 'reserved'), 0),"
+	    " COALESCE((SELECT SUM(b.quantity) FROM backorders b WHERE b.order_id = l.order_id"
+	    "   AND b.line_no = l.line_no AND b.status = 'waiting'), 0)"
+	    " FROM order_lines l WHERE l.order_id = ? ORDER BY l.line_no");
 	json_t *arr = json_array();
 	int rc;
 
@@ -851,6 +870,9 @@ static int add_lines(struct db *db, json_t *o, int64_t id)
 		json_object_set_new(l, "total", json_integer(sqlite3_column_int64(st, 6)));
 		json_object_set_new(l, "fulfilled_quantity", json_integer(sqlite3_column_int64(st, 7)));
 		json_object_set_new(l, "fulfillment", col_text(st, 8));
+		json_object_set_new(l, "line_no", json_integer(sqlite3_column_int64(st, 9)));
+		json_object_set_new(l, "reserved", json_integer(sqlite3_column_int64(st, 10)));
+		json_object_set_new(l, "backordered", json_integer(sqlite3_column_int64(st, 11)));
 		json_array_append_new(arr, l);
 	}
 	db_reset(st);

@@ -44,6 +44,7 @@ const struct sandbox_module server_modules[] = {
 	{ "webhooks", l_webhooks_open },
 	{ "timers", l_timers_open },
 	{ "subscriptions", l_subscriptions_open },
+	{ "inventory", l_inventory_open },
 	{ NULL, NULL },
 };
 

@@ -28,6 +28,15 @@ struct notify_template {
 	char *body;
 };
 
+/* A place stock is kept and shipped from. */
+struct location_config {
+	char *id;          /* [a-z0-9_-]{1,64}, unique per merchant */
+	char *name;
+	char *region;      /* free text routing policies match on ("US-OR", "EU"); may be NULL */
+	int priority;      /* lower ships first; default 100 */
+	char *kind;        /* warehouse | store | supplier */
+};
+
 /* An outgoing webhook subscription. */
 struct webhook_sub {
 	char *url;
@@ -73,7 +82,12 @@ struct merchant_config {
 	struct webhook_sub *webhooks;
 	size_t n_webhooks;
 	struct effects_config effects;
+	struct location_config *locations;  /* in priority order */
+	size_t n_locations;
 };
+
+/* The merchant's location `id`, or NULL. */
+const struct location_config *config_location(const struct merchant_config *m, const char *id);
 
 struct server_config {
 	char *listen_host;     /* default "127.0.0.1" */

@@ -63,4 +63,12 @@ int lbind_push_order(lua_State *L, const struct lbind_ctx *c, int64_t id, unsign
  * that asks again in the same order reuses the same keys. */
 void lbind_effect_key(lua_State *L, const struct lbind_ctx *c, char *buf, size_t len);
 
+/*
+ * Run `body` with this call's arguments inside a savepoint of its own:
+ * whatever it wrote is rolled back if it raises, and the error is raised
+ * again, so a primitive that fails half-way leaves nothing behind even when
+ * the script catches the error with pcall. @return body's results.
+ */
+int lbind_atomic(lua_State *L, struct db *db, lua_CFunction body);
+
 #endif

@@ -22,13 +22,16 @@
  *   answers.fail(status, match [, times])  how effects are answered
  *                                           (default: success, with a
  *                                           Stripe-style body for payments)
+ *   stock.set(sku, location, n), stock.receive(sku, location, n),
+ *   stock.list([sku])                       the merchant's stock
  *   orders.get(id | {channel=, external_id=}), orders.list(),
  *   effects{kind=, status=}, notifications(), webhooks_sent(), timers(),
  *   subscriptions(), dead_letters()         what happened
  *   expect(value, message), expect_eq(got, want [, message])
  *
  * A failed expectation names the spec file and line. A dead letter the test
- * never looked at (dead_letters()) fails the test too: a workflow error must
+ * never looked at (dead_letters()), or an event still failing and waiting
+ * for a retry when the test ends, fails the test too: a workflow error must
  * not pass unnoticed. Nothing here opens a socket or touches a file other
  * than the spec and the workflow's scripts.
  */

@@ -1,0 +1,41 @@
+-- Backorders: reserve stock when the order arrives, shipping from as few
+-- locations as possible; what is short waits in the first-come queue and
+-- is reserved the moment stock arrives (backorder_allocated). A cancelled
+-- order gives its stock back, to the next order in the queue.
+
+local routing = require "flows.routing"
+
+local flow = {}
+
+-- The routing policy: routing.single_location, routing.nearest, or
+-- routing.fewest_shipments (split only when one location cannot fill it).
+local ROUTE = routing.fewest_shipments
+
+function flow.order_created(ev)
+  local order, created = orders.create(ev.order)
+  if not created then return end
+  local result = inventory.reserve(order, ROUTE(order))
+  if #result.short > 0 then
+    inventory.backorder(order, result.short)
+    orders.tag(order, "backordered")
+    for _, s in ipairs(result.short) do
+      orders.note(order, ("Backordered %d x %s"):format(s.quantity, s.sku))
+    end
+  end
+  if ev.order.financial_status == "paid" then orders.mark_paid(order) end
+end
+
+function flow.backorder_allocated(ev)
+  orders.note(ev.order_id, ("Stock arrived: %d x %s reserved%s"):format(ev.quantity, ev.sku,
+    ev.remaining > 0 and (", " .. ev.remaining .. " still waiting") or ""))
+  local order = orders.get(ev.order_id)
+  if order.fulfillment_status ~= "backordered" then orders.tag(order, "ready-to-ship") end
+end
+
+function flow.order_cancelled(ev)
+  local order = orders.get(ev.order) or orders.create(ev.order)
+  orders.set_status(order, "canceled", ev.order.cancel_reason or "cancelled on " .. ev.channel)
+  inventory.release(order, 0, "order cancelled")
+end
+
+return flow
