@@ -11,6 +11,9 @@
  *   GET  /api/v1/subscriptions?status=&due_before=&email=&limit=
  *   GET  /api/v1/subscriptions/{id}
  *   POST /api/v1/subscriptions/{id}/pause|resume|skip|cancel|next|quantity
+ *   GET  /api/v1/inventory?sku=&location=&low=
+ *   PUT  /api/v1/inventory/{sku}                   {"locations": {"wh": n}}
+ *   POST /api/v1/inventory/adjustments             Idempotency-Key required
  *
  * Depends on orders, dispatch, outbox, crypto, http. A key is compared as SHA-256
  * digests with a constant-time compare, against every key of every
@@ -31,6 +34,7 @@
 #include "ordo/clock.h"
 #include "ordo/db.h"
 #include "ordo/inbox.h"
+#include "ordo/inventory.h"
 #include "ordo/outbox.h"
 #include "ordo/subscriptions.h"
 #include "ordo/timers.h"
@@ -513,6 +517,195 @@ static void subscriptions_route(struct server *s, struct evhttp_request *req,
 	http_reply_error(req, 404, "not_found", "no such route");
 }
 
+static void inventory_fail(struct evhttp_request *req, const char *err)
+{
+	if (strncmp(err, "database error", 14) == 0)
+		http_reply_error(req, 503, "unavailable", "%s", err);
+	else
+		http_reply_error(req, 422, "invalid_inventory", "%s", err);
+}
+
+/* PUT /inventory/{sku}: set on-hand counts, all or none. */
+static void inventory_put(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, const char *sku)
+{
+	json_t *body = body_object(req), *locs, *v, *out;
+	const char *loc, *reason;
+	char err[INV_ERRLEN + 64];
+
+	if (body == NULL)
+		return;
+	locs = json_object_get(body, "locations");
+	reason = json_string_value(json_object_get(body, "reason"));
+	if (!json_is_object(locs) || json_object_size(locs) == 0) {
+		json_decref(body);
+		http_reply_error(req, 400, "invalid_parameter", "give {\"locations\": {\"<location>\": <on hand>, ...}}");
+		return;
+	}
+	if (db_begin(s->db) != 0) {
+		json_decref(body);
+		http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		return;
+	}
+	json_object_foreach(locs, loc, v) {
+		char why[INV_ERRLEN];
+
+		if (!json_is_integer(v)) {
+			snprintf(err, sizeof err, "locations.%s: on hand must be a whole number", loc);
+			goto fail;
+		}
+		if (inv_set(s->db, m, sku, loc, json_integer_value(v), reason ? reason : "api",
+		    0, why) != 0) {
+			snprintf(err, sizeof err, "locations.%s: %s", loc, why);
+			goto fail;
+		}
+	}
+	if (db_commit(s->db) != 0) {
+		snprintf(err, sizeof err, "database error: %s", db_errmsg(s->db));
+		goto fail;
+	}
+	json_decref(body);
+	dispatch_kick(s->dispatch);
+	out = inv_list(s->db, m->id, sku, NULL, 0);
+	http_reply_json(req, 200, out);
+	return;
+fail:
+	db_rollback(s->db);
+	json_decref(body);
+	inventory_fail(req, err);
+}
+
+/* POST /inventory/adjustments: deltas with reasons, all or none, once per
+ * Idempotency-Key (a repeat answers what the first did). */
+static void inventory_adjust(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m)
+{
+	const char *key = http_header(req, "Idempotency-Key");
+	json_t *body, *list, *e, *out;
+	sqlite3_stmt *st;
+	char err[INV_ERRLEN + 64], *text;
+	size_t i;
+
+	if (key == NULL || key[0] == '\0' || strlen(key) > 200) {
+		http_reply_error(req, 400, "missing_header", "adjustments need an Idempotency-Key header"
+		    " (1 to 200 bytes), so a retried request applies once");
+		return;
+	}
+	if ((st = db_prepare(s->db, "SELECT response FROM inventory_requests WHERE merchant = ?"
+	    " AND idem_key = ?")) != NULL) {
+		json_t *prior = NULL;
+
+		db_bind_text(st, 1, m->id);
+		db_bind_text(st, 2, key);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			prior = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+		db_reset(st);
+		if (prior != NULL) {
+			json_object_set_new(prior, "replayed", json_true());
+			http_reply_json(req, 200, prior);
+			return;
+		}
+	}
+	if ((body = body_object(req)) == NULL)
+		return;
+	list = json_object_get(body, "adjustments");
+	if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > 10000) {
+		json_decref(body);
+		http_reply_error(req, 400, "invalid_parameter",
+		    "give {\"adjustments\": [{\"sku\", \"location\", \"delta\", \"reason\"}, ...]} (1 to 10000)");
+		return;
+	}
+	if (db_begin(s->db) != 0) {
+		json_decref(body);
+		http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		return;
+	}
+	json_array_foreach(list, i, e) {
+		const char *sku = json_string_value(json_object_get(e, "sku"));
+		const char *loc = json_string_value(json_object_get(e, "location"));
+		const char *kind = json_string_value(json_object_get(e, "kind"));
+		const json_t *d = json_object_get(e, "delta");
+		char why[INV_ERRLEN];
+
+		if (sku == NULL || loc == NULL || !json_is_integer(d)) {
+			snprintf(err, sizeof err, "adjustments[%zu]: sku and location are text, delta a"
+			    " whole number", i);
+			goto fail;
+		}
+		if (inv_adjust(s->db, m, sku, loc, json_integer_value(d), kind ? kind :
+		    json_integer_value(d) > 0 ? "receive" : "adjust",
+		    json_string_value(json_object_get(e, "reason")), 0, why) != 0) {
+			snprintf(err, sizeof err, "adjustments[%zu]: %s", i, why);
+			goto fail;
+		}
+	}
+	out = json_pack("{s:b,s:I}", "ok", 1, "applied", (json_int_t)json_array_size(list));
+	text = json_dumps(out, JSON_COMPACT);
+	st = db_prepare(s->db, "INSERT INTO inventory_requests (merchant, idem_key, response, created_at)"
+	    " VALUES (?, ?, ?, ?)");
+	if (text == NULL || st == NULL) {
+		free(text);
+		json_decref(out);
+		snprintf(err, sizeof err, "database error: %s", db_errmsg(s->db));
+		goto fail;
+	}
+	db_bind_text(st, 1, m->id);
+	db_bind_text(st, 2, key);
+	db_bind_text(st, 3, text);
+	sqlite3_bind_int64(st, 4, clock_now_ms());
+	free(text);
+	if (db_step_done(st) != 0 || db_commit(s->db) != 0) {
+		json_decref(out);
+		snprintf(err, sizeof err, "database error: %s", db_errmsg(s->db));
+		goto fail;
+	}
+	json_decref(body);
+	dispatch_kick(s->dispatch);
+	http_reply_json(req, 200, out);
+	return;
+fail:
+	db_rollback(s->db);
+	json_decref(body);
+	inventory_fail(req, err);
+}
+
+static void inventory_route(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+
+	if (n == 3 && cmd == EVHTTP_REQ_GET) {
+		char *sku, *loc;
+		int64_t low;
+		int b1, b2;
+		json_t *out;
+
+		if (query_int(req, "low", 0, 0, INV_MAX_QUANTITY, &low) != 0)
+			return;
+		sku = http_query(req, "sku", &b1);
+		loc = http_query(req, "location", &b2);
+		if (b1 || b2)
+			http_reply_error(req, 400, "invalid_parameter", "the query string is malformed");
+		else if ((out = inv_list(s->db, m->id, sku, loc, low)) == NULL)
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		else
+			http_reply_json(req, 200, out);
+		free(sku);
+		free(loc);
+		return;
+	}
+	if (n == 4 && strcmp(seg[3], "adjustments") == 0 && cmd == EVHTTP_REQ_POST) {
+		inventory_adjust(s, req, m);
+		return;
+	}
+	if (n == 4 && cmd == EVHTTP_REQ_PUT) {
+		inventory_put(s, req, m, seg[3]);
+		return;
+	}
+	http_reply_error(req, n <= 4 ? 405 : 404, n <= 4 ? "method_not_allowed" : "not_found",
+	    n <= 4 ? "GET /inventory, PUT /inventory/{sku}, POST /inventory/adjustments" : "no such route");
+}
+
 void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 {
 	const struct merchant_config *m = authenticate(s, req);
@@ -548,6 +741,10 @@ void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 	}
 	if (n >= 3 && strcmp(seg[2], "subscriptions") == 0) {
 		subscriptions_route(s, req, m, seg, n);
+		return;
+	}
+	if (n >= 3 && strcmp(seg[2], "inventory") == 0) {
+		inventory_route(s, req, m, seg, n);
 		return;
 	}
 	http_reply_error(req, 404, "not_found", "no such route");
