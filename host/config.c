@@ -33,6 +33,7 @@
 #include <arpa/inet.h>
 #include <yaml.h>
 
+#include "ordo/calendar.h"
 #include "ordo/config.h"
 #include "ordo/money.h"
 
@@ -374,37 +375,11 @@ static int valid_merchant_id(const char *id)
  * that "zone.tab" and friends do not pass. The name is checked first so it
  * can never climb out of that folder.
  */
+/* The merchant's zone must exist in the system tz database; the calendar
+ * module decides what counts (the same check subscriptions use). */
 static int tz_known(const char *name)
 {
-	const char *dir = getenv("TZDIR");
-	char path[PATH_MAX], magic[4];
-	size_t n = strlen(name);
-	struct stat st;
-	int fd, ok;
-
-	/* glibc knows UTC without tzdata; so should we. */
-	if (strcmp(name, "UTC") == 0)
-		return 1;
-	if (n == 0 || n > 255 || name[0] == '/' || strstr(name, "..") != NULL)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((name[i] >= 'a' && name[i] <= 'z') ||
-		    (name[i] >= 'A' && name[i] <= 'Z') ||
-		    (name[i] >= '0' && name[i] <= '9') ||
-		    strchr("/_+-.", name[i]) != NULL))
-			return 0;
-	if (dir == NULL || dir[0] == '\0')
-		dir = TZ_DEFAULT_DIR;
-	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
-		return 0;
-	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-		return 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	ok = read(fd, magic, sizeof magic) == (ssize_t)sizeof magic &&
-	    memcmp(magic, "TZif", 4) == 0;
-	close(fd);
-	return ok;
+	return calendar_tz_known(name);
 }
 
 /* ------------------------------------------------------------------------
@@ -809,10 +784,32 @@ static const char *const retry_keys[] = {
 	"max_attempts", "base_delay", "max_delay", NULL,
 };
 
+/* base_delay and max_delay of a retry policy (0ms to 30d, base <= max). */
+static int get_delays(struct ctx *c, const yaml_node_t *map, const char *where,
+    int64_t *base_ms, int64_t *max_ms)
+{
+	const yaml_node_t *base, *max;
+	char w[128];
+
+	if ((base = map_get(c, map, "base_delay")) != NULL &&
+	    get_unit(c, base, sub(w, sizeof w, where, "base_delay"), 1, 0,
+	    INT64_C(30) * 86400000, "0ms and 30d", base_ms) != 0)
+		return -1;
+	if ((max = map_get(c, map, "max_delay")) != NULL &&
+	    get_unit(c, max, sub(w, sizeof w, where, "max_delay"), 1, 0,
+	    INT64_C(30) * 86400000, "0ms and 30d", max_ms) != 0)
+		return -1;
+	if (*base_ms > *max_ms)
+		return fail(c, max ? max : base,
+		    "%s: base_delay (%lldms) is longer than max_delay (%lldms)", where,
+		    (long long)*base_ms, (long long)*max_ms);
+	return 0;
+}
+
 static int parse_retry(struct ctx *c, const yaml_node_t *map, struct server_config *s)
 {
 	static const char *const where = "server.retry";
-	const yaml_node_t *base, *max, *v;
+	const yaml_node_t *v;
 	char w[96];
 	int64_t n;
 	int rc;
@@ -827,19 +824,7 @@ static int parse_retry(struct ctx *c, const yaml_node_t *map, struct server_conf
 		s->max_attempts = (int)n;
 	}
 	/* 0 is allowed: a hot retry is bounded by max_attempts anyway. */
-	if ((base = map_get(c, map, "base_delay")) != NULL &&
-	    get_unit(c, base, sub(w, sizeof w, where, "base_delay"), 1, 0,
-	    INT64_C(30) * 86400000, "0ms and 30d", &s->retry_base_ms) != 0)
-		return -1;
-	if ((max = map_get(c, map, "max_delay")) != NULL &&
-	    get_unit(c, max, sub(w, sizeof w, where, "max_delay"), 1, 0,
-	    INT64_C(30) * 86400000, "0ms and 30d", &s->retry_max_ms) != 0)
-		return -1;
-	if (s->retry_base_ms > s->retry_max_ms)
-		return fail(c, max ? max : base,
-		    "%s: base_delay (%lldms) is longer than max_delay (%lldms)", where,
-		    (long long)s->retry_base_ms, (long long)s->retry_max_ms);
-	return 0;
+	return get_delays(c, map, where, &s->retry_base_ms, &s->retry_max_ms);
 }
 
 static int parse_server(struct ctx *c, const yaml_node_t *map)
@@ -1279,7 +1264,7 @@ static int parse_effects(struct ctx *c, const yaml_node_t *map,
     const char *where, struct merchant_config *m)
 {
 	struct effects_config *e = &m->effects;
-	const yaml_node_t *v, *base = NULL, *max = NULL;
+	const yaml_node_t *v;
 	char w[128];
 	int64_t n;
 	int rc;
@@ -1297,18 +1282,8 @@ static int parse_effects(struct ctx *c, const yaml_node_t *map,
 			return -1;
 		e->max_attempts = (int)n;
 	}
-	if ((base = map_get(c, map, "base_delay")) != NULL &&
-	    get_unit(c, base, sub(w, sizeof w, where, "base_delay"), 1, 0,
-	    INT64_C(30) * 86400000, "0ms and 30d", &e->base_delay_ms) != 0)
+	if (get_delays(c, map, where, &e->base_delay_ms, &e->max_delay_ms) != 0)
 		return -1;
-	if ((max = map_get(c, map, "max_delay")) != NULL &&
-	    get_unit(c, max, sub(w, sizeof w, where, "max_delay"), 1, 0,
-	    INT64_C(30) * 86400000, "0ms and 30d", &e->max_delay_ms) != 0)
-		return -1;
-	if (e->base_delay_ms > e->max_delay_ms)
-		return fail(c, max ? max : base,
-		    "%s: base_delay (%lldms) is longer than max_delay (%lldms)", where,
-		    (long long)e->base_delay_ms, (long long)e->max_delay_ms);
 	if ((v = map_get(c, map, "concurrency")) != NULL) {
 		if (get_int(c, v, sub(w, sizeof w, where, "concurrency"), 1, 256, &n) != 0)
 			return -1;

@@ -34,18 +34,6 @@ static int url_allowed(const struct merchant_config *m, const char *url)
 	    (m->notify_url && outbox_url_allowed(m->notify_url, url));
 }
 
-/* [a-z_][a-z0-9_]{0,63}: the names handlers are called by. */
-static int event_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 64 || !(islower((unsigned char)s[0]) || s[0] == '_'))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '_'))
-			return 0;
-	return 1;
-}
 
 static int header_name_ok(const char *s)
 {
@@ -127,9 +115,9 @@ static int l_post(lua_State *L)
 	body = opt_string(L, 1, "body");
 	if (body != NULL)
 		body_len = lua_rawlen(L, -1);
-	if ((on_ok = opt_string(L, 1, "on_success")) != NULL && !event_name_ok(on_ok))
+	if ((on_ok = opt_string(L, 1, "on_success")) != NULL && !lbind_event_name_ok(on_ok))
 		return luaL_error(L, "http.post: on_success \"%s\" is not an event name (a-z, 0-9, _)", on_ok);
-	if ((on_fail = opt_string(L, 1, "on_failure")) != NULL && !event_name_ok(on_fail))
+	if ((on_fail = opt_string(L, 1, "on_failure")) != NULL && !lbind_event_name_ok(on_fail))
 		return luaL_error(L, "http.post: on_failure \"%s\" is not an event name (a-z, 0-9, _)", on_fail);
 	if ((key = opt_string(L, 1, "key")) != NULL && (key[0] == '\0' || strlen(key) > 128))
 		return luaL_error(L, "http.post: key must be 1 to 128 bytes");

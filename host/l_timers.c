@@ -29,17 +29,6 @@
 
 #define MAX_DELAY_MS (INT64_C(100) * 365 * 86400000)   /* a century */
 
-static int event_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 64 || !(islower((unsigned char)s[0]) || s[0] == '_'))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '_'))
-			return 0;
-	return 1;
-}
 
 /* Set a timer due at `due` from arguments 2.. (event, payload, key). */
 static int set(lua_State *L, const struct lbind_ctx *c, const char *fn, int64_t due)
@@ -50,7 +39,7 @@ static int set(lua_State *L, const struct lbind_ctx *c, const char *fn, int64_t 
 	char err[TIMERS_ERRLEN], keybuf[64], *text;
 	int rc;
 
-	if (!event_name_ok(event))
+	if (!lbind_event_name_ok(event))
 		return luaL_error(L, "timers.%s: \"%s\" is not an event name (a-z, 0-9, _)", fn, event);
 	if (!lua_isnoneornil(L, 3) && !lua_istable(L, 3))
 		return luaL_error(L, "timers.%s: the payload must be a table, not %s", fn,

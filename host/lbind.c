@@ -3,6 +3,7 @@
  *
  * Depends on sandbox (the state's owner), orders and luajson.
  */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -159,4 +160,16 @@ int lbind_atomic(lua_State *L, struct db *db, lua_CFunction body)
 	if (db_release(db) != 0)
 		return luaL_error(L, "database error: %s", db_errmsg(db));
 	return lua_gettop(L);
+}
+
+int lbind_event_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64 || !(islower((unsigned char)s[0]) || s[0] == '_'))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '_'))
+			return 0;
+	return 1;
 }

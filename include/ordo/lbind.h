@@ -71,4 +71,7 @@ void lbind_effect_key(lua_State *L, const struct lbind_ctx *c, char *buf, size_t
  */
 int lbind_atomic(lua_State *L, struct db *db, lua_CFunction body);
 
+/* 1 for a name a handler can be called by: [a-z_][a-z0-9_]{0,63}. */
+int lbind_event_name_ok(const char *s);
+
 #endif

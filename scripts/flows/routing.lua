@@ -11,6 +11,12 @@
 
 local M = {}
 
+-- What of a line still needs stock (reserved and waiting units are taken).
+local function remaining(line)
+  if not line.sku then return 0 end
+  return line.quantity - (line.reserved or 0) - (line.backordered or 0)
+end
+
 -- sku -> {location -> available}
 local function stock_of(order)
   local stock = {}
@@ -24,7 +30,7 @@ end
 local function fills(order, stock, loc)
   local need = {}
   for _, line in ipairs(order.lines) do
-    if line.sku then need[line.sku] = (need[line.sku] or 0) + line.quantity end
+    if remaining(line) > 0 then need[line.sku] = (need[line.sku] or 0) + remaining(line) end
   end
   for sku, n in pairs(need) do
     if (stock[sku][loc] or 0) < n then return false end
@@ -35,7 +41,9 @@ end
 local function whole_order_at(order, loc)
   local plan = {}
   for _, line in ipairs(order.lines) do
-    if line.sku then plan[#plan + 1] = { line = line.line_no, location = loc, quantity = line.quantity } end
+    if remaining(line) > 0 then
+      plan[#plan + 1] = { line = line.line_no, location = loc, quantity = remaining(line) }
+    end
   end
   return plan
 end
@@ -48,7 +56,7 @@ local function greedy(order, stock, locations)
     for loc, n in pairs(per) do left[sku][loc] = n end
   end
   for _, line in ipairs(order.lines) do
-    local need = line.sku and line.quantity or 0
+    local need = remaining(line)
     for _, loc in ipairs(locations) do
       if need == 0 then break end
       local have = left[line.sku][loc.id] or 0
@@ -82,7 +90,7 @@ function M.fewest_shipments(order)
   for _, loc in ipairs(locations) do
     local n = 0
     for _, line in ipairs(order.lines) do
-      if line.sku then n = n + math.min(stock[line.sku][loc.id] or 0, line.quantity) end
+      if remaining(line) > 0 then n = n + math.min(stock[line.sku][loc.id] or 0, remaining(line)) end
     end
     covers[loc.id] = n
   end

@@ -75,14 +75,29 @@ def order(order_id, n):
     }
 
 
-def generate(out_path, n, secret, first_id=FIRST_ID):
-    """Write n signed bodies; return the list of order ids (as text)."""
+def three_lines(body, n, skus=5):
+    """The reservations bench's order: three lines from a pool of `skus`
+    SKUs, so concurrent orders contend for the same stock rows."""
+    items = body["line_items"]
+    third = dict(items[0], id=items[0]["id"] + 2, sku=f"POOL-{(n + 2) % skus}")
+    items[0]["sku"] = f"POOL-{n % skus}"
+    items[1]["sku"] = f"POOL-{(n + 1) % skus}"
+    items.append(third)
+    return body
+
+
+def generate(out_path, n, secret, first_id=FIRST_ID, shape=None):
+    """Write n signed bodies; return the list of order ids (as text).
+    shape(body, k) may rewrite each body (three_lines)."""
     key = secret.encode()
     ids = []
     with open(out_path, "w", encoding="ascii") as out:
         for k in range(n):
             oid = first_id + k
-            raw = json.dumps(order(oid, k), separators=(",", ":"), ensure_ascii=True)
+            body = order(oid, k)
+            if shape is not None:
+                body = shape(body, k)
+            raw = json.dumps(body, separators=(",", ":"), ensure_ascii=True)
             assert "\t" not in raw and "\n" not in raw
             sig = base64.b64encode(hmac.new(key, raw.encode(), hashlib.sha256).digest()).decode()
             out.write(f"{sig}\t{raw}\n")

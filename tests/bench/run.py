@@ -292,6 +292,123 @@ def bench_effects(ordo_bin, bare, data, work, args, deadline, failures):
             "light_n": len(light_lat)}
 
 
+RESERVE_SKUS = 5
+
+
+def write_reserve_config(work, db):
+    (work / "reserve.lua").write_text(
+        'local routing = require "flows.routing"\n'
+        'return { order_created = function(ev)\n'
+        '  local order, created = orders.create(ev.order)\n'
+        '  if not created then return end\n'
+        '  local r = inventory.reserve(order, routing.fewest_shipments(order))\n'
+        '  if #r.short > 0 then inventory.backorder(order, r.short) end\n'
+        'end }\n')
+    text = f"""\
+# Written by tests/bench/run.py: the reservations bench.
+server:
+  listen: "127.0.0.1:0"
+  database: {json.dumps(str(db))}
+  durability: full
+  scripts: {json.dumps(str(ROOT / "scripts"))}
+merchants:
+  - id: {MERCHANT}
+    currency: USD
+    workflow: {json.dumps(str(work / "reserve.lua"))}
+    api_keys: [{json.dumps(API_KEY)}]
+    channels:
+      shopify:
+        secret: {json.dumps(SECRET)}
+    locations:
+      - {{ id: east, priority: 1 }}
+      - {{ id: central, priority: 2 }}
+      - {{ id: west, priority: 3 }}
+"""
+    path = work / "reserve.yaml"
+    path.write_text(text)
+    return path
+
+
+def bench_reservations(ordo_bin, work, args, deadline, failures):
+    """Orders of three lines from a pool of five SKUs across three
+    locations, each location holding a little of each SKU, so most orders
+    split and every order contends for the same rows. Reservations (order
+    lines reserved) per second from load start to drained, against raw
+    SQLite doing the same conditional UPDATE and INSERTs."""
+    db = work / "reserve.db"
+    cfg = write_reserve_config(work, db)
+    data = work / "reserve.tsv"
+    gen_payloads.generate(data, 20000, SECRET, gen_payloads.FIRST_ID + 7 * 10**12,
+                          shape=gen_payloads.three_lines)
+    srv = Server("ordo-reserve", [str(ordo_bin), "serve", "-c", str(cfg), "--listen",
+                                  f"{HOST}:0", "--db", str(db)], work / "ordo-reserve.log")
+    try:
+        srv.start(deadline)
+        for sku in range(RESERVE_SKUS):
+            body = json.dumps({"locations": {"east": 20000, "central": 20000, "west": 20000}})
+            req = urllib.request.Request(srv.url(f"/api/v1/inventory/POOL-{sku}"), data=body.encode(),
+                                         method="PUT", headers={"Authorization": f"Bearer {API_KEY}",
+                                                                "Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                if r.status != 200:
+                    raise BenchError("cannot set the bench's stock")
+        t0 = time.monotonic()
+        load = run_wrk(srv, data, "reserve", 5, args, deadline)
+        drained = wait_drained(db, deadline)
+        elapsed = time.monotonic() - t0
+        if srv.stop() != 0:
+            failures.append("reservations: ordo did not exit 0")
+    finally:
+        srv.kill()
+    lines = db_query(db, "SELECT count(DISTINCT order_id || ':' || line_no) FROM reservations")
+    orders = db_query(db, "SELECT count(*) FROM orders")
+    over = db_query(db, "SELECT count(*) FROM stock WHERE reserved > on_hand OR on_hand < 0")
+    ledger_bad = db_query(db, "SELECT count(*) FROM stock s WHERE s.reserved <> (SELECT"
+                          " COALESCE(SUM(reserved_delta), 0) FROM stock_ledger l WHERE"
+                          " l.merchant = s.merchant AND l.sku = s.sku AND l.location = s.location)")
+    if drained is None:
+        failures.append("reservations: the backlog did not drain")
+    if over or ledger_bad:
+        failures.append(f"reservations: {over} rows oversold, {ledger_bad} rows off the ledger")
+    # Baseline: the same writes from Python's sqlite3, one transaction per
+    # 64 orders, on the same disk.
+    raw = work / "raw-reserve.db"
+    con = sqlite3.connect(str(raw), isolation_level=None)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA synchronous = FULL")
+    con.execute("CREATE TABLE stock (sku TEXT, location TEXT, on_hand INTEGER, reserved INTEGER,"
+                " PRIMARY KEY (sku, location)) STRICT, WITHOUT ROWID")
+    con.execute("CREATE TABLE res (id INTEGER PRIMARY KEY, o INTEGER, l INTEGER, sku TEXT,"
+                " location TEXT, q INTEGER) STRICT")
+    con.execute("CREATE TABLE ledger (id INTEGER PRIMARY KEY, sku TEXT, location TEXT,"
+                " d INTEGER, o INTEGER) STRICT")
+    for sku in range(RESERVE_SKUS):
+        for loc in ("east", "central", "west"):
+            con.execute("INSERT INTO stock VALUES (?, ?, 20000, 0)", (f"POOL-{sku}", loc))
+    t1 = time.monotonic()
+    done = 0
+    for batch in range(0, lines, 192):
+        con.execute("BEGIN IMMEDIATE")
+        for k in range(batch, min(lines, batch + 192)):
+            sku, loc = f"POOL-{k % RESERVE_SKUS}", ("east", "central", "west")[k % 3]
+            cur = con.execute("UPDATE stock SET reserved = reserved + 1 WHERE sku = ? AND"
+                              " location = ? AND on_hand - reserved >= 1", (sku, loc))
+            if cur.rowcount:
+                con.execute("INSERT INTO res (o, l, sku, location, q) VALUES (?, ?, ?, ?, 1)",
+                            (k // 3, k % 3, sku, loc))
+                con.execute("INSERT INTO ledger (sku, location, d, o) VALUES (?, ?, 1, ?)",
+                            (sku, loc, k // 3))
+                done += 1
+        con.execute("COMMIT")
+    raw_s = time.monotonic() - t1
+    con.close()
+    rate = lines / elapsed if elapsed > 0 else 0.0
+    log(f"reservations: {lines} lines of {orders} orders in {elapsed:.1f}s = {rate:.0f}/s;"
+        f" raw {done} in {raw_s:.2f}s")
+    return {"rate": rate, "raw_rate": done / raw_s if raw_s > 0 else 0.0, "lines": lines,
+            "orders": orders, "acked": load["acked"]}
+
+
 TIMERS_PENDING = 1_000_000
 TIMERS_DUE = 100_000
 
@@ -607,6 +724,7 @@ def main(argv):
         if bare.stop() != 0:
             failures.append("bare did not exit 0")
         tim = bench_timers(ordo_bin, work, deadline, failures)
+        res = bench_reservations(ordo_bin, work, args, deadline, failures)
     except BaseException:
         ordo.kill()
         bare.kill()
@@ -642,6 +760,9 @@ def main(argv):
          f"{eff['burst_p50']} / {eff['burst_p99']}", "", ""),
         (f"effects: commit to answer event p50 / p99 (ms), 10 orders/s ({eff['light_n']} effects)",
          f"{eff['light_p50']} / {eff['light_p99']}", "", ""),
+        (f"reservations/s: 3-line orders, {RESERVE_SKUS} SKUs x 3 locations, load start to"
+         f" drained ({res['lines']} lines) vs raw SQLite, same writes",
+         f"{res['rate']:.0f}", f"{res['raw_rate']:.0f}", fmt_ratio(res["rate"], res["raw_rate"])),
         (f"timers: start-up (s), {TIMERS_PENDING:,} pending vs empty database",
          f"{tim['up_full']:.3f}", f"{tim['up_empty']:.3f}", fmt_ratio(tim["up_full"], tim["up_empty"])),
         (f"timers: resident memory (MiB), {TIMERS_PENDING:,} pending vs empty database",
