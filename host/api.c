@@ -14,6 +14,9 @@
  *   GET  /api/v1/inventory?sku=&location=&low=
  *   PUT  /api/v1/inventory/{sku}                   {"locations": {"wh": n}}
  *   POST /api/v1/inventory/adjustments             Idempotency-Key required
+ *   POST /api/v1/orders/{id}/shipments             {location, lines}
+ *   GET  /api/v1/shipments/{id}
+ *   POST /api/v1/shipments/{id}/pick|pack|ship|deliver|cancel
  *
  * Depends on orders, dispatch, outbox, crypto, http. A key is compared as SHA-256
  * digests with a constant-time compare, against every key of every
@@ -33,6 +36,7 @@
 #include "ordo/orders.h"
 #include "ordo/clock.h"
 #include "ordo/db.h"
+#include "ordo/fulfillment.h"
 #include "ordo/inbox.h"
 #include "ordo/inventory.h"
 #include "ordo/outbox.h"
@@ -126,6 +130,7 @@ static void get_order(struct server *s, struct evhttp_request *req,
 		}
 		json_object_set(o, "effects", json_object_get(eff, "effects"));
 		json_decref(eff);
+		json_object_set_new(o, "shipments", ship_list(s->db, m->id, id));
 	}
 	http_reply_json(req, 200, o);
 }
@@ -706,6 +711,107 @@ static void inventory_route(struct server *s, struct evhttp_request *req,
 	    n <= 4 ? "GET /inventory, PUT /inventory/{sku}, POST /inventory/adjustments" : "no such route");
 }
 
+static void ship_fail(struct evhttp_request *req, const char *err)
+{
+	if (strncmp(err, "database error", 14) == 0)
+		http_reply_error(req, 503, "unavailable", "%s", err);
+	else if (strstr(err, " not found") != NULL)
+		http_reply_error(req, 404, "not_found", "%s", err);
+	else if (strstr(err, "; it cannot be ") != NULL)
+		http_reply_error(req, 409, "conflict", "%s", err);
+	else
+		http_reply_error(req, 422, "invalid_shipment", "%s", err);
+}
+
+/* POST /orders/{id}/shipments */
+static void shipment_create(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, int64_t order_id)
+{
+	json_t *body = body_object(req), *out;
+	char err[SHIP_ERRLEN] = "";
+	int64_t id;
+
+	if (body == NULL)
+		return;
+	if (db_begin(s->db) != 0) {
+		json_decref(body);
+		http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		return;
+	}
+	id = ship_create(s->db, m, order_id, json_string_value(json_object_get(body, "location")),
+	    json_object_get(body, "lines"), 0, err);
+	json_decref(body);
+	if (id < 0 || db_commit(s->db) != 0) {
+		db_rollback(s->db);
+		ship_fail(req, err[0] ? err : "database error");
+		return;
+	}
+	out = ship_get(s->db, m->id, id);
+	http_reply_json(req, 201, json_pack("{s:o}", "shipment", out ? out : json_null()));
+}
+
+static void shipments_route(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	static const char *const verbs[][2] = {
+		{ "pick", "picked" }, { "pack", "packed" }, { "ship", "shipped" },
+		{ "deliver", "delivered" }, { "cancel", "canceled" },
+	};
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	char err[SHIP_ERRLEN] = "";
+	const char *to = NULL;
+	json_t *body, *out;
+	int64_t id;
+
+	if (n < 4 || parse_id(seg[3], &id) != 0) {
+		http_reply_error(req, 404, "not_found", "no such shipment");
+		return;
+	}
+	if (n == 4) {
+		if (cmd != EVHTTP_REQ_GET) {
+			http_reply_error(req, 405, "method_not_allowed", "use GET");
+		} else if ((out = ship_get(s->db, m->id, id)) == NULL) {
+			http_reply_error(req, 404, "not_found", "no shipment %" PRId64, id);
+		} else {
+			http_reply_json(req, 200, out);
+		}
+		return;
+	}
+	for (size_t i = 0; n == 5 && i < sizeof verbs / sizeof verbs[0]; i++)
+		if (strcmp(seg[4], verbs[i][0]) == 0)
+			to = verbs[i][1];
+	if (to == NULL) {
+		http_reply_error(req, 404, "not_found", "no shipment action \"%s\" (pick, pack, ship,"
+		    " deliver, cancel)", n == 5 ? seg[4] : "");
+		return;
+	}
+	if (cmd != EVHTTP_REQ_POST) {
+		http_reply_error(req, 405, "method_not_allowed", "use POST");
+		return;
+	}
+	if ((body = body_object(req)) == NULL)
+		return;
+	if (db_begin(s->db) != 0) {
+		json_decref(body);
+		http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		return;
+	}
+	if (ship_advance(s->db, m, id, to, json_string_value(json_object_get(body, "carrier")),
+	    json_string_value(json_object_get(body, "tracking_number")),
+	    json_string_value(json_object_get(body, "tracking_url")), 0, err) != 0 ||
+	    db_commit(s->db) != 0) {
+		db_rollback(s->db);
+		json_decref(body);
+		ship_fail(req, err[0] ? err : "database error");
+		return;
+	}
+	json_decref(body);
+	dispatch_kick(s->dispatch);
+	outbox_kick(s->outbox);
+	out = ship_get(s->db, m->id, id);
+	http_reply_json(req, 200, json_pack("{s:o}", "shipment", out ? out : json_null()));
+}
+
 void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 {
 	const struct merchant_config *m = authenticate(s, req);
@@ -719,6 +825,20 @@ void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 		return;
 	}
 	/* seg: "api" "v1" resource [id [action]] */
+	if (n == 5 && strcmp(seg[2], "orders") == 0 && strcmp(seg[4], "shipments") == 0 &&
+	    cmd == EVHTTP_REQ_POST) {
+		int64_t oid;
+
+		if (parse_id(seg[3], &oid) != 0)
+			http_reply_error(req, 404, "not_found", "no order \"%s\"", seg[3]);
+		else
+			shipment_create(s, req, m, oid);
+		return;
+	}
+	if (n >= 3 && strcmp(seg[2], "shipments") == 0) {
+		shipments_route(s, req, m, seg, n);
+		return;
+	}
 	if (n >= 3 && strcmp(seg[2], "orders") == 0) {
 		if (cmd != EVHTTP_REQ_GET) {
 			http_reply_error(req, 405, "method_not_allowed", "use GET");

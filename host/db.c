@@ -304,6 +304,32 @@ static const char *const migrations[] = {
 	"  created_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (merchant, idem_key)"
 	") STRICT, WITHOUT ROWID;",
+
+	/* 7: shipments */
+	"CREATE TABLE shipments ("
+	"  id INTEGER PRIMARY KEY,"
+	"  merchant TEXT NOT NULL,"
+	"  order_id INTEGER NOT NULL REFERENCES orders(id),"
+	"  location TEXT NOT NULL,"
+	"  status TEXT NOT NULL DEFAULT 'pending'"
+	"    CHECK (status IN ('pending','picked','packed','shipped','delivered','canceled')),"
+	"  carrier TEXT,"
+	"  tracking_number TEXT,"
+	"  tracking_url TEXT,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  shipped_at INTEGER,"
+	"  delivered_at INTEGER,"
+	"  event_id INTEGER"
+	") STRICT;"
+	"CREATE INDEX shipments_order ON shipments(order_id, id);"
+	"CREATE INDEX shipments_tracking ON shipments(merchant, tracking_number);"
+	"CREATE TABLE shipment_lines ("
+	"  shipment_id INTEGER NOT NULL REFERENCES shipments(id),"
+	"  line_no INTEGER NOT NULL,"
+	"  quantity INTEGER NOT NULL CHECK (quantity > 0),"
+	"  PRIMARY KEY (shipment_id, line_no)"
+	") STRICT, WITHOUT ROWID;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -184,6 +184,12 @@ static int notify_observer(struct db *db, const char *merchant, int64_t order_id
 	return observer ? observer(observer_arg, db, merchant, order_id, topic, event_id) : 0;
 }
 
+int orders_emit(struct db *db, const char *merchant, int64_t order_id, const char *topic,
+    int64_t event_id)
+{
+	return notify_observer(db, merchant, order_id, topic, event_id);
+}
+
 int orders_history(struct db *db, int64_t order_id, int64_t event_id,
     const char *kind, const char *from, const char *to, const char *message)
 {
@@ -288,6 +294,21 @@ static int refresh(struct db *db, int64_t order_id, int64_t event_id)
 	if (rc != SQLITE_ROW)
 		return -1;
 	ful = done == 0 ? "unfulfilled" : done >= qty ? "fulfilled" : "partially_fulfilled";
+	if (done >= qty && qty > 0) {
+		/* Fulfilled, and every shipment that left has arrived. */
+		st = db_prepare(db, "SELECT COALESCE(SUM(status = 'delivered'), 0),"
+		    " COALESCE(SUM(status NOT IN ('delivered', 'canceled')), 0)"
+		    " FROM shipments WHERE order_id = ?");
+		if (st == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, order_id);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0 && sqlite3_column_int64(st, 1) == 0)
+			ful = "delivered";
+		db_reset(st);
+		if (rc != SQLITE_ROW)
+			return -1;
+	}
 	if (done == 0) {
 		/* Lines waiting in the backorder queue. */
 		st = db_prepare(db, "SELECT COALESCE(SUM(quantity), 0) FROM backorders"

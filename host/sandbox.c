@@ -1184,7 +1184,7 @@ static int run_event(lua_State *L)
 		lua_rawset(L, event);
 		lua_pushstring(L, ev->topic);
 		if (ev->source != NULL && (strcmp(ev->source, "effect") == 0 ||
-		    strcmp(ev->source, "timer") == 0)) {
+		    strcmp(ev->source, "timer") == 0 || strcmp(ev->source, "internal") == 0)) {
 			for (const struct sandbox_translator *t = sb->translators; t && t->topic; t++) {
 				if (strcmp(t->topic, ev->topic) != 0 && strcmp(t->topic, "*") != 0)
 					continue;

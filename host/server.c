@@ -45,6 +45,7 @@ const struct sandbox_module server_modules[] = {
 	{ "timers", l_timers_open },
 	{ "subscriptions", l_subscriptions_open },
 	{ "inventory", l_inventory_open },
+	{ "fulfillment", l_fulfillment_open },
 	{ NULL, NULL },
 };
 

@@ -57,11 +57,19 @@ function flow.payment_unresolved(ev)
   orders.note(ev.order, ("Payment %s unresolved: %s"):format(ev.operation, ev.error))
 end
 
-function flow.order_fulfilled(ev)
-  -- Fulfillment arrives with the inventory module; with CAPTURE =
-  -- "on_fulfillment" this is where the money is taken.
+function flow.order_shipped(ev)
+  -- A shipment left (the warehouse's API call, or fulfillment.advance):
+  -- with CAPTURE = "on_fulfillment" this is where the money is taken.
   if CAPTURE == "on_fulfillment" and ev.order.payment_status == "authorized" then
     payments.capture(ev.order)
+  end
+  if notify.has_template("shipped") then
+    for _, s in ipairs(fulfillment.shipments(ev.order)) do
+      if s.id == ev.shipment_id then
+        notify.customer(ev.order, "shipped", { carrier = s.carrier or "",
+          tracking_number = s.tracking_number or "", tracking_url = s.tracking_url or "" })
+      end
+    end
   end
 end
 

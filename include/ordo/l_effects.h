@@ -26,6 +26,7 @@ int l_webhooks_open(lua_State *L);
 int l_timers_open(lua_State *L);
 int l_subscriptions_open(lua_State *L);
 int l_inventory_open(lua_State *L);       /* inventory.* (host/l_inventory.c) */
+int l_fulfillment_open(lua_State *L);     /* fulfillment.* (host/l_fulfillment.c) */
 
 /* The translator of subscription_renewal_due timer events: the host
  * creates the renewal order once and schedules the next renewal. */

@@ -34,6 +34,11 @@ typedef int (*orders_observer_fn)(void *arg, struct db *db, const char *merchant
     int64_t order_id, const char *topic, int64_t event_id);
 void orders_set_observer(orders_observer_fn fn, void *arg);
 
+/* For sibling domain modules: tell the observer (outgoing webhooks) about
+ * `topic` ("order.shipped"). @return 0 or -1. */
+int orders_emit(struct db *db, const char *merchant, int64_t order_id, const char *topic,
+    int64_t event_id);
+
 /* For sibling domain modules (payments): write a history row, and
  * re-derive payment and fulfillment status. @return 0 or -1 (database). */
 int orders_history(struct db *db, int64_t order_id, int64_t event_id,

@@ -35,8 +35,8 @@ struct sandbox_module {
 };
 
 /*
- * A host step that turns an event from the outbox or a timer (source
- * "effect" or "timer") into
+ * A host step that turns an event from the outbox, a timer or the host
+ * itself (source "effect", "timer" or "internal") into
  * the event the workflow sees, before its handler runs: `fn` is called with
  * the event table (built from the payload) and returns one value, the
  * event's name. It may raise (a gateway adapter's error is the event's

@@ -1,0 +1,124 @@
+"""
+Shipments over the API against the real daemon: split and partial
+shipments, the stock-out on ship, fulfillment status following the lines,
+delivery, cancellation after a partial shipment, and bad input.
+"""
+import sqlite3
+
+from conftest import shopify_order, wait_until
+from test_inventory import BACKORDER_FLOW, LOCATIONS, check_invariants, put_stock
+
+
+def start(ordo_factory):
+    return ordo_factory(beta_workflow=BACKORDER_FLOW, beta_extra=LOCATIONS)
+
+
+def place(ordo, lines):
+    body = shopify_order(lines=[("10.00", q, sku, sku) for sku, q in lines], financial_status="paid")
+    assert ordo.shopify(body, merchant="beta").status_code == 200
+    return ordo.wait_order("shopify", body["id"], merchant="beta"), body
+
+
+def api(ordo, method, path, **kw):
+    return ordo.api(method, path, "beta", **kw)
+
+
+def stock(ordo, sku):
+    return {s["location"]: (s["on_hand"], s["reserved"])
+            for s in api(ordo, "GET", "inventory", params={"sku": sku}).json()["stock"]}
+
+
+def events(ordo, topic):
+    con = sqlite3.connect(f"file:{ordo.db}?mode=ro", uri=True, timeout=5)
+    try:
+        return [r[0] for r in con.execute("SELECT status FROM inbox WHERE topic = ?", (topic,))]
+    finally:
+        con.close()
+
+
+def test_split_and_partial_shipments_then_delivery(ordo_factory):
+    ordo = start(ordo_factory)
+    put_stock(ordo, "MUG", portland=2, reno=5)
+    put_stock(ordo, "LID", portland=5)
+    o, _ = place(ordo, [("MUG", 3), ("LID", 1)])           # MUG 2 portland + 1 reno (split)
+    o = api(ordo, "GET", f"orders/{o['id']}").json()
+    assert [ln["reserved"] for ln in o["lines"]] == [3, 1]
+
+    r = api(ordo, "POST", f"orders/{o['id']}/shipments",
+            json={"location": "portland", "lines": [{"line": 1, "quantity": 1}]})
+    assert r.status_code == 201, r.text
+    first = r.json()["shipment"]
+    assert first["status"] == "pending" and first["lines"] == [{"line": 1, "quantity": 1}]
+    for step in ("pick", "pack"):
+        assert api(ordo, "POST", f"shipments/{first['id']}/{step}", json={}).status_code == 200
+    r = api(ordo, "POST", f"shipments/{first['id']}/ship",
+            json={"carrier": "UPS", "tracking_number": "1Z999", "tracking_url": "https://t.example/1Z999"})
+    assert r.status_code == 200 and r.json()["shipment"]["status"] == "shipped", r.text
+    assert stock(ordo, "MUG")["portland"] == (1, 1), "one unit left on hand and reserved"
+    o = api(ordo, "GET", f"orders/{o['id']}").json()
+    assert o["fulfillment_status"] == "partially_fulfilled"
+    assert o["lines"][0]["fulfilled_quantity"] == 1
+
+    # The rest: everything still reserved at each location.
+    ids = []
+    for loc in ("portland", "reno"):
+        r = api(ordo, "POST", f"orders/{o['id']}/shipments", json={"location": loc})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["shipment"]["id"])
+    for sid in ids:
+        assert api(ordo, "POST", f"shipments/{sid}/ship", json={}).status_code == 200
+    o = api(ordo, "GET", f"orders/{o['id']}").json()
+    assert o["fulfillment_status"] == "fulfilled", o["fulfillment_status"]
+    assert stock(ordo, "MUG") == {"portland": (0, 0), "reno": (4, 0)}
+    assert stock(ordo, "LID") == {"portland": (4, 0)}
+    for sid in [first["id"], *ids]:
+        assert api(ordo, "POST", f"shipments/{sid}/deliver", json={}).status_code == 200
+    o = api(ordo, "GET", f"orders/{o['id']}").json()
+    assert o["fulfillment_status"] == "delivered"
+    assert len(o["shipments"]) == 3 and all(s["status"] == "delivered" for s in o["shipments"])
+    wait_until(lambda: events(ordo, "order_shipped") == ["done"] * 3, what="order_shipped handled")
+    assert len(events(ordo, "order_delivered")) == 3
+    check_invariants(ordo)
+
+
+def test_cancel_after_partial_shipment_releases_the_rest(ordo_factory):
+    ordo = start(ordo_factory)
+    put_stock(ordo, "PEN", portland=4)
+    o, body = place(ordo, [("PEN", 4)])
+    sid = api(ordo, "POST", f"orders/{o['id']}/shipments",
+              json={"location": "portland", "lines": [{"line": 1, "quantity": 1}]}).json()["shipment"]["id"]
+    assert api(ordo, "POST", f"shipments/{sid}/ship", json={}).status_code == 200
+    assert ordo.shopify(dict(body, cancel_reason="customer"), merchant="beta",
+                        topic="orders/cancelled").status_code == 200
+    ordo.wait_order("shopify", body["id"], merchant="beta", pred=lambda x: x["status"] == "canceled")
+    assert stock(ordo, "PEN")["portland"] == (3, 0), "the shipped unit left; three are free again"
+    o = api(ordo, "GET", f"orders/{o['id']}").json()
+    assert o["lines"][0]["fulfilled_quantity"] == 1 and o["lines"][0]["reserved"] == 0
+    check_invariants(ordo)
+
+
+def test_shipment_bad_input(ordo_factory):
+    ordo = start(ordo_factory)
+    put_stock(ordo, "CUP", portland=2)
+    o, _ = place(ordo, [("CUP", 2)])
+    cases = [
+        ({"location": "portland", "lines": [{"line": 1, "quantity": 3}]}, 422,
+         "line 1 has 2 units reserved at portland"),
+        ({"location": "mars"}, 422, 'unknown location "mars"'),
+        ({"location": "reno"}, 422, "nothing reserved at reno"),
+        ({"location": "portland", "lines": [{"line": 1, "quantity": -1}]}, 422, "positive quantity"),
+    ]
+    for body, status, msg in cases:
+        r = api(ordo, "POST", f"orders/{o['id']}/shipments", json=body)
+        assert r.status_code == status and msg in r.json()["error"]["message"], (body, r.text)
+    sid = api(ordo, "POST", f"orders/{o['id']}/shipments",
+              json={"location": "portland"}).json()["shipment"]["id"]
+    assert api(ordo, "POST", f"shipments/{sid}/deliver", json={}).status_code == 200
+    r = api(ordo, "POST", f"shipments/{sid}/pick", json={})
+    assert r.status_code == 409 and "is delivered; it cannot be picked" in r.json()["error"]["message"]
+    r = api(ordo, "POST", f"shipments/{sid}/cancel", json={})
+    assert r.status_code == 409
+    assert api(ordo, "POST", f"shipments/{sid}/fly", json={}).status_code == 404
+    assert ordo.api("GET", f"shipments/{sid}", "acme").status_code == 404
+    assert api(ordo, "POST", "orders/999999/shipments", json={"location": "portland"}).status_code == 404
+    check_invariants(ordo)
