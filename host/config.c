@@ -54,6 +54,7 @@ static const char *const channel_names[CH_COUNT + 1] = {
 	[CH_SHOPIFY] = "shopify",
 	[CH_WOOCOMMERCE] = "woocommerce",
 	[CH_GENERIC] = "generic",
+	[CH_CARRIER] = "carrier",
 	[CH_COUNT] = NULL,
 };
 

@@ -7,6 +7,7 @@
  *                       tracking_url=}])           -> shipment
  *       status: picked, packed, shipped, delivered, canceled
  *   fulfillment.shipments(order)                    -> {shipment, ...}
+ *   fulfillment.find(tracking_number)               -> shipment or nil
  *
  * Shipping takes the units out of stock; order_shipped / order_delivered
  * follow as events. Each call runs in its own savepoint. Depends on
@@ -97,8 +98,24 @@ static int l_shipments(lua_State *L)
 	return 1;
 }
 
+static int l_find(lua_State *L)
+{
+	struct lbind_ctx c = lbind_context(L, "fulfillment", "find");
+	const char *tn = luaL_checkstring(L, 1);
+	int64_t id = ship_by_tracking(c.db, c.merchant, tn);
+
+	if (id < 0)
+		return luaL_error(L, "fulfillment.find: database error");
+	if (id == 0) {
+		lua_pushnil(L);
+		return 1;
+	}
+	return push_ship(L, &c, id);
+}
+
 static const luaL_Reg fulfillment_lib[] = {
 	{ "create", l_create }, { "advance", l_advance }, { "shipments", l_shipments },
+	{ "find", l_find },
 	{ NULL, NULL },
 };
 

@@ -437,7 +437,7 @@ static int s_webhook(lua_State *L)
 	snprintf(did, sizeof did, "spec-delivery-%d", ++w->deliveries);
 	id = luaL_optstring(L, 5, did);
 	crypto_hmac_sha256(secret, strlen(secret), body, len, mac);
-	if (ch == CH_GENERIC) {
+	if (ch == CH_GENERIC || ch == CH_CARRIER) {
 		crypto_hex(mac, sizeof mac, hex);
 		snprintf(sig, sizeof sig, "sha256=%s", hex);
 	} else {

@@ -216,6 +216,7 @@ int webhook_parse(enum channel_kind ch, const char *secret,
 		topic = header(ctx, "X-WC-Webhook-Topic");
 		break;
 	case CH_GENERIC:
+	case CH_CARRIER:
 		sig = header(ctx, "X-Ordo-Signature");
 		ok = verify_hex(secret, body, len, sig);
 		topic = header(ctx, "X-Ordo-Event");

@@ -7,6 +7,9 @@ local routing = require "flows.routing"
 
 local flow = {}
 
+-- A carrier's "delivered" marks the shipment delivered.
+flow.carrier_delivered = require("flows.shipping").carrier_delivered
+
 -- The routing policy: routing.single_location, routing.nearest, or
 -- routing.fewest_shipments (split only when one location cannot fill it).
 local ROUTE = routing.fewest_shipments

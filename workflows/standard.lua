@@ -13,6 +13,9 @@
 
 local flow = {}
 
+-- A carrier's "delivered" marks the shipment delivered.
+flow.carrier_delivered = require("flows.shipping").carrier_delivered
+
 -- The merchant's choices. Change a line here, reload (kill -HUP), done.
 local CAPTURE = "immediately"      -- "immediately" | "on_fulfillment"
 local ON_PAYMENT_FAILURE = "hold"  -- "hold" (tag it, a person looks) | "cancel"

@@ -14,7 +14,8 @@
 #include <stdint.h>
 
 /* Storefront channels a merchant can receive webhooks from. */
-enum channel_kind { CH_SHOPIFY, CH_WOOCOMMERCE, CH_GENERIC, CH_COUNT };
+/* CH_CARRIER: a carrier's tracking updates, signed like generic. */
+enum channel_kind { CH_SHOPIFY, CH_WOOCOMMERCE, CH_GENERIC, CH_CARRIER, CH_COUNT };
 
 /* "shopify" -> CH_SHOPIFY, ...; -1 for anything else. */
 int config_channel_kind(const char *name);

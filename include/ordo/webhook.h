@@ -10,6 +10,7 @@
  *                changes on retry); the unsigned "webhook_id=N" ping is
  *                recognised and stores nothing
  *   generic      X-Ordo-Signature: sha256=<hex>, X-Ordo-Event, X-Ordo-Delivery
+ *   carrier      signed like generic; a carrier's tracking updates
  *
  * Without a delivery id the key is the SHA-256 of the body. Signatures are
  * compared in constant time. The body is checked with db_json_probe()

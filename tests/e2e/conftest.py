@@ -59,6 +59,7 @@ SECRETS = {
     "beta": {
         "shopify": "beta-shopify-secret-0004",
         "generic": "beta-generic-secret-0005",
+        "carrier": "beta-carrier-secret-0006",
     },
 }
 API_KEYS = {"acme": ACME_KEY, "beta": BETA_KEY}
@@ -545,6 +546,14 @@ class Ordo:
         for name in drop:
             h.pop(name, None)
         return self.post_webhook(merchant, "generic", raw, h, session)
+
+    def carrier(self, body, *, merchant="beta", event="tracking.updated", secret=None):
+        """Send a signed carrier tracking update; return the response."""
+        raw = as_bytes(body)
+        secret = secret if secret is not None else SECRETS.get(merchant, {}).get("carrier", "x")
+        h = {"X-Ordo-Event": event, "X-Ordo-Signature": sign_hex(secret, raw),
+             "X-Ordo-Delivery": f"trk-{unique_id()}"}
+        return self.post_webhook(merchant, "carrier", raw, h, None)
 
     def api(self, method, path, merchant="acme", key=None, **kw):
         """Call /api/v1/<path> with the merchant's key (or `key`, "" for none)."""

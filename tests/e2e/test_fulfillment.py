@@ -122,3 +122,25 @@ def test_shipment_bad_input(ordo_factory):
     assert ordo.api("GET", f"shipments/{sid}", "acme").status_code == 404
     assert api(ordo, "POST", "orders/999999/shipments", json={"location": "portland"}).status_code == 404
     check_invariants(ordo)
+
+
+def test_carrier_webhook_marks_the_shipment_delivered(ordo_factory):
+    ordo = start(ordo_factory)
+    put_stock(ordo, "BOX", portland=1)
+    o, _ = place(ordo, [("BOX", 1)])
+    sid = api(ordo, "POST", f"orders/{o['id']}/shipments",
+              json={"location": "portland"}).json()["shipment"]["id"]
+    assert api(ordo, "POST", f"shipments/{sid}/ship",
+               json={"carrier": "DHL", "tracking_number": "JD0001"}).status_code == 200
+    assert ordo.carrier({"tracking_number": "JD0001", "status": "in_transit"}).status_code == 200
+    assert ordo.carrier({"tracking_number": "NOT-OURS", "status": "delivered"}).status_code == 200
+    assert ordo.carrier({"tracking_number": "JD0001", "status": "delivered"}, secret="wrong").status_code == 401
+    assert ordo.carrier({"tracking_number": "JD0001", "status": "delivered"}).status_code == 200
+    wait_until(lambda: api(ordo, "GET", f"shipments/{sid}").json()["status"] == "delivered",
+               what="the shipment delivered")
+    o = api(ordo, "GET", f"orders/{o['id']}").json()
+    assert o["fulfillment_status"] == "delivered"
+    bad = ordo.carrier({"tracking_number": "JD0001", "status": "teleported"})
+    assert bad.status_code == 200, "stored; the adapter refuses it when it runs"
+    dl = ordo.wait_dead_letter("beta", lambda d: "teleported" in d["error"])
+    assert "must be delivered, in_transit" in dl["error"], dl

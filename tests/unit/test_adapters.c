@@ -824,6 +824,7 @@ static void test_payload_not_object(void)
 		[CH_SHOPIFY] = "orders/create",
 		[CH_WOOCOMMERCE] = "order.created",
 		[CH_GENERIC] = "order.created",
+		[CH_CARRIER] = "tracking.updated",
 	};
 
 	for (int ch = 0; ch < CH_COUNT; ch++) {

@@ -476,7 +476,7 @@ static void test_errors(void)
 		    "merchants[0].channels: expected a mapping, got a list" },
 		{ M0 "    channels:\n      shopfy: {secret: x}\n", 6, 7,
 		    "unknown key \"shopfy\" in merchants[0].channels (allowed: shopify, "
-		    "woocommerce, generic)" },
+		    "woocommerce, generic, carrier)" },
 		{ M0 "    channels:\n      shopify: {secrets: x}\n", 6, 17,
 		    "unknown key \"secrets\" in merchants[0].channels.shopify (allowed: secret)" },
 		{ M0 "    channels:\n      shopify: {}\n", 6, 16,
@@ -808,7 +808,7 @@ static void test_shipped_configs(void)
 		"ACME_API_KEY", "ACME_API_KEY_NEXT", "ACME_SHOPIFY_SECRET",
 		"ACME_WC_SECRET", "ACME_GENERIC_SECRET", "KYOTO_API_KEY",
 		"KYOTO_WC_SECRET", "ACME_STRIPE_KEY", "ACME_NOTIFY_SECRET",
-		"ACME_ERP_HOOK_SECRET", NULL,
+		"ACME_ERP_HOOK_SECRET", "ACME_CARRIER_SECRET", NULL,
 	};
 	char *err = NULL, val[64];
 	struct ordo_config *cfg = config_load("config/ordo.yaml", &err);

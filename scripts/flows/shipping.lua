@@ -1,0 +1,22 @@
+-- Shipping building blocks shared by the workflows.
+--
+--   local shipping = require "flows.shipping"
+--   flow.carrier_delivered = shipping.carrier_delivered
+
+local M = {}
+
+-- A carrier says a parcel arrived: the shipment with that tracking number
+-- is delivered (an unknown number is logged, not an error: carriers send
+-- updates for parcels that are not ours).
+function M.carrier_delivered(ev)
+  local s = fulfillment.find(ev.tracking_number)
+  if not s then
+    log.warn("delivery for an unknown tracking number", { tracking = ev.tracking_number })
+    return
+  end
+  if s.status ~= "delivered" and s.status ~= "canceled" then
+    fulfillment.advance(s, "delivered")
+  end
+end
+
+return M
