@@ -21,7 +21,7 @@ endif
 CFLAGS   += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
             -Wstrict-prototypes -Wmissing-prototypes -Iinclude $(SANFLAGS) \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lm
 LDFLAGS  += $(SANFLAGS)
 
 HOST_SRC  = $(wildcard host/*.c)
@@ -32,7 +32,7 @@ UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 # Debian packages, by what needs them.
 DEPS_BUILD = gcc make pkg-config liblua5.4-dev libsqlite3-dev libevent-dev \
-             libyaml-dev libjansson-dev libssl-dev libcurl4-openssl-dev tzdata
+             libyaml-dev libjansson-dev libssl-dev libcurl4-openssl-dev libcsv-dev tzdata
 DEPS_TEST  = python3 python3-pytest python3-requests
 DEPS_BENCH = wrk python3
 

@@ -4,16 +4,22 @@
  *   ordo serve [-c FILE] [--listen HOST:PORT] [--db PATH]
  *   ordo check [-c FILE]
  *   ordo test [-c FILE] [SPEC...]
+ *   ordo import inventory [-c FILE] [--db PATH] --merchant ID FILE.csv
  *   ordo version
  *
  * Depends on config, sandbox and server. Flags override the config file.
  * Exit status: 0 success, 1 failure at run time, 2 bad usage or config.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ordo/config.h"
+#include "ordo/csvimport.h"
+#include "ordo/db.h"
 #include "ordo/log.h"
 #include "ordo/sandbox.h"
 #include "ordo/server.h"
@@ -29,6 +35,7 @@ static const char usage_main[] =
 	"  serve     run the daemon\n"
 	"  check     validate the config and compile every workflow\n"
 	"  test      run workflow specs on an in-memory database and a virtual clock\n"
+	"  import    import inventory counts from CSV\n"
 	"  version   print the version\n"
 	"\n"
 	"`ordo <command> --help` tells more.\n";
@@ -59,6 +66,15 @@ static const char usage_test[] =
 	"(default: success). Without SPEC: every *_spec.lua in the config's\n"
 	"folder and in tests/workflows/ beside it, and <workflow>_spec.lua next to\n"
 	"each merchant's workflow. Prints one line per test and \"N passed, N failed\".\n";
+
+static const char usage_import[] =
+	"usage: ordo import inventory [-c FILE] [--db PATH] --merchant ID FILE.csv\n"
+	"\n"
+	"Sets on-hand counts from a CSV file whose header names sku, location and\n"
+	"on_hand (reason optional). Good rows are applied in one transaction,\n"
+	"bad rows are listed as FILE:LINE: why and change nothing. Shows a\n"
+	"progress bar on a terminal. Exit 0 when every row applied, 1 when some\n"
+	"were rejected or the import failed, 2 on bad usage.\n";
 
 struct opts {
 	const char *config;
@@ -228,6 +244,110 @@ static int cmd_test(int argc, char **argv)
 	return rc;
 }
 
+struct bar {
+	int tty;
+	int last;   /* the last tenth printed (plain output) */
+};
+
+static void progress(void *arg, size_t rows, size_t bytes, size_t total)
+{
+	struct bar *b = arg;
+	int pct = total ? (int)(bytes * 100 / total) : 0;
+
+	if (b->tty) {
+		int fill = pct / 4;
+
+		fprintf(stderr, "\r[%-25.*s] %3d%%  %zu rows", fill, "#########################",
+		    pct, rows);
+	} else if (pct / 10 > b->last) {
+		b->last = pct / 10;
+		fprintf(stderr, "import: %d%% (%zu rows)\n", pct, rows);
+	}
+}
+
+static int cmd_import(int argc, char **argv)
+{
+	const char *config = DEFAULT_CONFIG, *merchant = NULL, *file = NULL, *dbpath = NULL;
+	const struct merchant_config *m;
+	struct csvimport_summary sum;
+	struct ordo_config *cfg;
+	struct bar bar = { .tty = isatty(2) };
+	struct db *db;
+	struct stat st;
+	char err[256], *dberr = NULL;
+	FILE *fp;
+	int rc;
+
+	if (want_help(argc, argv) || argc < 3) {
+		fputs(usage_import, argc < 3 ? stderr : stdout);
+		return argc < 3 ? 2 : 0;
+	}
+	if (strcmp(argv[2], "inventory") != 0) {
+		fprintf(stderr, "ordo: import what? only \"inventory\"\n%s", usage_import);
+		return 2;
+	}
+	for (int i = 3; i < argc; i++) {
+		const char **dst = NULL;
+
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)
+			dst = &config;
+		else if (strcmp(argv[i], "--merchant") == 0)
+			dst = &merchant;
+		else if (strcmp(argv[i], "--db") == 0)
+			dst = &dbpath;
+		else if (argv[i][0] != '-' && file == NULL)
+			file = argv[i];
+		else {
+			fprintf(stderr, "ordo: unexpected %s\n%s", argv[i], usage_import);
+			return 2;
+		}
+		if (dst != NULL) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "ordo: missing value for %s\n%s", argv[i], usage_import);
+				return 2;
+			}
+			*dst = argv[++i];
+		}
+	}
+	if (merchant == NULL || file == NULL) {
+		fputs(usage_import, stderr);
+		return 2;
+	}
+	if ((cfg = load(config)) == NULL)
+		return 2;
+	if ((m = config_merchant(cfg, merchant)) == NULL) {
+		fprintf(stderr, "ordo: no merchant \"%s\" in %s\n", merchant, config);
+		config_free(cfg);
+		return 2;
+	}
+	if ((fp = fopen(file, "rb")) == NULL) {
+		fprintf(stderr, "ordo: %s: %s\n", file, strerror(errno));
+		config_free(cfg);
+		return 1;
+	}
+	log_set_level(LOG_WARN);
+	if ((db = db_open(dbpath ? dbpath : cfg->server.database, cfg->server.durability_full,
+	    &dberr)) == NULL) {
+		fprintf(stderr, "ordo: cannot open the database: %s\n", dberr ? dberr : "?");
+		free(dberr);
+		fclose(fp);
+		config_free(cfg);
+		return 1;
+	}
+	rc = csvimport_inventory(db, m, fp, file, fstat(fileno(fp), &st) == 0 ? (size_t)st.st_size : 0,
+	    progress, &bar, stderr, &sum, err);
+	if (bar.tty)
+		fputc('\n', stderr);
+	if (rc != 0)
+		fprintf(stderr, "ordo: import failed, nothing applied: %s\n", err);
+	else
+		printf("%zu rows: %zu applied, %zu rejected\n", sum.rows, sum.applied, sum.rejected);
+	db_close(db);
+	fclose(fp);
+	config_free(cfg);
+	return rc != 0 || sum.rejected > 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -241,6 +361,8 @@ int main(int argc, char **argv)
 		return cmd_check(argc, argv);
 	if (strcmp(argv[1], "test") == 0)
 		return cmd_test(argc, argv);
+	if (strcmp(argv[1], "import") == 0)
+		return cmd_import(argc, argv);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("ordo %s\n", ORDO_VERSION);
 		return 0;

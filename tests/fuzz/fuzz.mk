@@ -19,7 +19,7 @@
 
 FUZZ_CC            ?= clang
 FUZZ_BUILD         := build/fuzz
-FUZZ_TARGETS       ?= config webhook money luajson http
+FUZZ_TARGETS       ?= config webhook money luajson http csv
 FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_FLAGS         ?=
@@ -28,7 +28,7 @@ FUZZ_DEPS           = clang libclang-rt-14-dev
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wno-unused-parameter -Iinclude \
                 $(FUZZ_SAN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-FUZZ_LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+FUZZ_LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lm
 
 FUZZ_HOST_OBJ = $(patsubst host/%.c,$(FUZZ_BUILD)/obj/%.o,$(filter-out host/main.c,$(wildcard host/*.c)))
 FUZZ_COMMON   = $(FUZZ_BUILD)/obj/fuzz_common.o
