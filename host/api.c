@@ -17,6 +17,9 @@
  *   POST /api/v1/orders/{id}/shipments             {location, lines}
  *   GET  /api/v1/shipments/{id}
  *   POST /api/v1/shipments/{id}/pick|pack|ship|deliver|cancel
+ *   POST /api/v1/purchase-orders                   {supplier, sku, quantity, location}
+ *   GET  /api/v1/purchase-orders/{id}
+ *   POST /api/v1/purchase-orders/{id}/receive      {quantity}
  *
  * Depends on orders, dispatch, outbox, crypto, http. A key is compared as SHA-256
  * digests with a constant-time compare, against every key of every
@@ -41,6 +44,7 @@
 #include "ordo/inventory.h"
 #include "ordo/outbox.h"
 #include "ordo/subscriptions.h"
+#include "ordo/supply.h"
 #include "ordo/timers.h"
 #include "ordo/server.h"
 
@@ -812,6 +816,81 @@ static void shipments_route(struct server *s, struct evhttp_request *req,
 	http_reply_json(req, 200, json_pack("{s:o}", "shipment", out ? out : json_null()));
 }
 
+static void po_route(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	char err[SUPPLY_ERRLEN] = "";
+	json_t *body, *out;
+	int64_t id;
+	int rc;
+
+	if (n == 3 && cmd == EVHTTP_REQ_POST) {
+		unsigned char rnd[8];
+		char key[40], hex[17];
+		const json_t *q;
+
+		if ((body = body_object(req)) == NULL)
+			return;
+		q = json_object_get(body, "quantity");
+		crypto_random(rnd, sizeof rnd);
+		crypto_hex(rnd, sizeof rnd, hex);
+		snprintf(key, sizeof key, "api-po-%s", hex);
+		if (db_begin(s->db) != 0) {
+			json_decref(body);
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+			return;
+		}
+		id = supply_po_create(s->db, m, json_string_value(json_object_get(body, "supplier")),
+		    json_string_value(json_object_get(body, "sku")), json_is_integer(q) ?
+		    json_integer_value(q) : 0, json_string_value(json_object_get(body, "location")), 0,
+		    key, err);
+		json_decref(body);
+		if (id < 0 || db_commit(s->db) != 0) {
+			db_rollback(s->db);
+			ship_fail(req, err[0] ? err : "database error");
+			return;
+		}
+		outbox_kick(s->outbox);
+		http_reply_json(req, 201, json_pack("{s:o}", "purchase_order", supply_po_get(s->db, m->id, id)));
+		return;
+	}
+	if (n < 4 || parse_id(seg[3], &id) != 0) {
+		http_reply_error(req, 404, "not_found", "no such purchase order");
+		return;
+	}
+	if (n == 4 && cmd == EVHTTP_REQ_GET) {
+		if ((out = supply_po_get(s->db, m->id, id)) == NULL)
+			http_reply_error(req, 404, "not_found", "no purchase order %" PRId64, id);
+		else
+			http_reply_json(req, 200, out);
+		return;
+	}
+	if (n == 5 && strcmp(seg[4], "receive") == 0 && cmd == EVHTTP_REQ_POST) {
+		const json_t *q;
+
+		if ((body = body_object(req)) == NULL)
+			return;
+		q = json_object_get(body, "quantity");
+		if (db_begin(s->db) != 0) {
+			json_decref(body);
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+			return;
+		}
+		rc = supply_po_receive(s->db, m, id, json_is_integer(q) ? json_integer_value(q) : 0, 0, err);
+		json_decref(body);
+		if (rc != 0 || db_commit(s->db) != 0) {
+			db_rollback(s->db);
+			ship_fail(req, err[0] ? err : "database error");
+			return;
+		}
+		dispatch_kick(s->dispatch);
+		http_reply_json(req, 200, json_pack("{s:o}", "purchase_order", supply_po_get(s->db, m->id, id)));
+		return;
+	}
+	http_reply_error(req, 404, "not_found", "no such route");
+}
+
 void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 {
 	const struct merchant_config *m = authenticate(s, req);
@@ -837,6 +916,10 @@ void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 	}
 	if (n >= 3 && strcmp(seg[2], "shipments") == 0) {
 		shipments_route(s, req, m, seg, n);
+		return;
+	}
+	if (n >= 3 && strcmp(seg[2], "purchase-orders") == 0) {
+		po_route(s, req, m, seg, n);
 		return;
 	}
 	if (n >= 3 && strcmp(seg[2], "orders") == 0) {

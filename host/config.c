@@ -934,7 +934,10 @@ out:
 
 static const char *const merchant_keys[] = {
 	"id", "name", "currency", "timezone", "workflow", "api_keys", "channels",
-	"limits", "payments", "notifications", "webhooks", "effects", "locations", NULL,
+	"limits", "payments", "notifications", "webhooks", "effects", "locations", "suppliers", NULL,
+};
+static const char *const supplier_keys[] = {
+	"id", "name", "url", "secret", "lead_time_days", "location", NULL,
 };
 static const char *const location_keys[] = { "id", "name", "region", "priority", "kind", NULL };
 static const char *const payment_keys[] = { "gateway", "base_url", "api_key", NULL };
@@ -1370,6 +1373,75 @@ static int parse_locations(struct ctx *c, const yaml_node_t *list,
 	return 0;
 }
 
+static int parse_suppliers(struct ctx *c, const yaml_node_t *list,
+    const char *where, struct merchant_config *m)
+{
+	size_t n;
+	int rc;
+
+	if ((rc = want(c, list, YAML_SEQUENCE_NODE, where)) <= 0)
+		return rc;
+	n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+	if ((m->suppliers = calloc(n ? n : 1, sizeof *m->suppliers)) == NULL)
+		return fail(c, list, "out of memory");
+	m->n_suppliers = n;
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_t *map = node_at(c, list->data.sequence.items.start[i]), *v;
+		struct supplier_config *sp = &m->suppliers[i];
+		char w[128], wk[150];
+		int64_t days = 7;
+
+		snprintf(w, sizeof w, "%s[%zu]", where, i);
+		sp->lead_time_days = 7;
+		if (map == NULL || map->type != YAML_MAPPING_NODE)
+			return fail(c, map ? map : list, "%s: expected a mapping with id, url and secret", w);
+		if (check_keys(c, map, w, supplier_keys) != 0)
+			return -1;
+		if ((v = require(c, map, w, "id")) == NULL ||
+		    get_string(c, v, sub(wk, sizeof wk, w, "id"), &sp->id) != 0)
+			return -1;
+		if (!valid_merchant_id(sp->id))
+			return fail(c, v, "%s: bad supplier id: use 1 to 64 of a-z, 0-9, _ and -", wk);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(m->suppliers[j].id, sp->id) == 0)
+				return fail(c, v, "%s: duplicate supplier \"%s\"", wk, sp->id);
+		if ((v = require(c, map, w, "url")) == NULL ||
+		    get_url(c, v, sub(wk, sizeof wk, w, "url"), &sp->url) != 0)
+			return -1;
+		if ((v = require(c, map, w, "secret")) == NULL ||
+		    get_string(c, v, sub(wk, sizeof wk, w, "secret"), &sp->secret) != 0)
+			return -1;
+		if (sp->secret[0] == '\0')
+			return fail(c, v, "%s: must not be empty", wk);
+		if ((v = map_get(c, map, "name")) != NULL &&
+		    get_string(c, v, sub(wk, sizeof wk, w, "name"), &sp->name) != 0)
+			return -1;
+		if ((v = map_get(c, map, "lead_time_days")) != NULL) {
+			if (get_int(c, v, sub(wk, sizeof wk, w, "lead_time_days"), 0, 365, &days) != 0)
+				return -1;
+			sp->lead_time_days = (int)days;
+		}
+		if ((v = map_get(c, map, "location")) != NULL) {
+			if (get_string(c, v, sub(wk, sizeof wk, w, "location"), &sp->location) != 0)
+				return -1;
+			if (config_location(m, sp->location) == NULL)
+				return fail(c, v, "%s: no location \"%s\" in this merchant's locations", wk,
+				    sp->location);
+		}
+		if (sp->name == NULL && (sp->name = strdup(sp->id)) == NULL)
+			return fail(c, map, "out of memory");
+	}
+	return 0;
+}
+
+const struct supplier_config *config_supplier(const struct merchant_config *m, const char *id)
+{
+	for (size_t i = 0; m != NULL && id != NULL && i < m->n_suppliers; i++)
+		if (strcmp(m->suppliers[i].id, id) == 0)
+			return &m->suppliers[i];
+	return NULL;
+}
+
 const struct location_config *config_location(const struct merchant_config *m, const char *id)
 {
 	for (size_t i = 0; m != NULL && id != NULL && i < m->n_locations; i++)
@@ -1488,6 +1560,10 @@ static int parse_merchant(struct ctx *c, const yaml_node_t *map, size_t idx)
 		goto out;
 	if ((v = map_get(c, map, "locations")) != NULL &&
 	    parse_locations(c, v, sub(w, sizeof w, where, "locations"), m) != 0)
+		goto out;
+	/* After locations: a supplier names the one it delivers to. */
+	if ((v = map_get(c, map, "suppliers")) != NULL &&
+	    parse_suppliers(c, v, sub(w, sizeof w, where, "suppliers"), m) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -1841,6 +1917,14 @@ void config_free(struct ordo_config *cfg)
 			free(m->locations[k].kind);
 		}
 		free(m->locations);
+		for (size_t k = 0; k < m->n_suppliers; k++) {
+			free(m->suppliers[k].id);
+			free(m->suppliers[k].name);
+			free(m->suppliers[k].url);
+			free(m->suppliers[k].secret);
+			free(m->suppliers[k].location);
+		}
+		free(m->suppliers);
 	}
 	free(cfg->merchants);
 	free(cfg->server.listen_host);

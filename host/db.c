@@ -330,6 +330,39 @@ static const char *const migrations[] = {
 	"  quantity INTEGER NOT NULL CHECK (quantity > 0),"
 	"  PRIMARY KEY (shipment_id, line_no)"
 	") STRICT, WITHOUT ROWID;",
+
+	/* 8: purchase orders and drop-shipped lines */
+	"CREATE TABLE purchase_orders ("
+	"  id INTEGER PRIMARY KEY,"
+	"  merchant TEXT NOT NULL,"
+	"  supplier TEXT NOT NULL,"
+	"  sku TEXT NOT NULL,"
+	"  quantity INTEGER NOT NULL CHECK (quantity > 0),"
+	"  received INTEGER NOT NULL DEFAULT 0 CHECK (received >= 0 AND received <= quantity),"
+	"  location TEXT NOT NULL,"
+	"  status TEXT NOT NULL DEFAULT 'open'"
+	"    CHECK (status IN ('open','partially_received','received','canceled')),"
+	"  expected_at INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  event_id INTEGER"
+	") STRICT;"
+	"CREATE INDEX purchase_orders_open ON purchase_orders(merchant, sku, expected_at)"
+	"  WHERE status IN ('open', 'partially_received');"
+	"CREATE TABLE dropships ("
+	"  id INTEGER PRIMARY KEY,"
+	"  merchant TEXT NOT NULL,"
+	"  order_id INTEGER NOT NULL REFERENCES orders(id),"
+	"  supplier TEXT NOT NULL,"
+	"  lines TEXT NOT NULL,"              /* [{line, quantity}] */
+	"  status TEXT NOT NULL DEFAULT 'requested'"
+	"    CHECK (status IN ('requested','accepted','rejected','shipped')),"
+	"  reason TEXT,"
+	"  shipment_id INTEGER,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  event_id INTEGER"
+	") STRICT;"
+	"CREATE INDEX dropships_order ON dropships(order_id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

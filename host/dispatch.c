@@ -308,7 +308,8 @@ static enum outcome process(struct dispatch *d, const struct row *r)
 	} else {
 		struct sandbox_event ev = {
 			.id = r->id, .source = r->source, .channel = r->channel,
-			.topic = r->topic, .payload = payload, .attempt = r->attempts + 1,
+			.topic = r->topic, .order_key = r->order_key, .payload = payload,
+			.attempt = r->attempts + 1,
 			.received_at = r->received_at,
 		};
 		rc = sandbox_handle(sb, &ev, &name, &err);

@@ -85,14 +85,16 @@ void ingress_webhook(struct server *s, struct evhttp_request *req, char **seg, i
 	const struct merchant_config *m;
 	struct webhook_delivery d;
 	struct inbox_item item;
+	const struct supplier_config *sup = NULL;
 	struct waiter *w;
-	const char *body;
+	const char *body, *secret;
 	size_t len;
 	int64_t wait;
 	int kind, rc;
 
-	if (n != 3) {
-		http_reply_error(req, 404, "not_found", "webhooks live at /webhooks/{merchant}/{channel}");
+	if (n != 3 && !(n == 4 && strcmp(seg[2], "supplier") == 0)) {
+		http_reply_error(req, 404, "not_found", "webhooks live at /webhooks/{merchant}/{channel}"
+		    " (or /webhooks/{merchant}/supplier/{supplier})");
 		return;
 	}
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
@@ -104,11 +106,23 @@ void ingress_webhook(struct server *s, struct evhttp_request *req, char **seg, i
 		http_reply_error(req, 404, "not_found", "no merchant \"%s\"", seg[1]);
 		return;
 	}
-	kind = config_channel_kind(seg[2]);
-	if (kind < 0 || m->channel_secret[kind] == NULL) {
-		http_reply_error(req, 404, "not_found", "merchant \"%s\" has no channel \"%s\"",
-		    m->id, seg[2]);
-		return;
+	if (n == 4) {
+		/* A supplier's answer: signed like generic, with its own secret. */
+		if ((sup = config_supplier(m, seg[3])) == NULL) {
+			http_reply_error(req, 404, "not_found", "merchant \"%s\" has no supplier \"%s\"",
+			    m->id, seg[3]);
+			return;
+		}
+		kind = CH_GENERIC;
+		secret = sup->secret;
+	} else {
+		kind = config_channel_kind(seg[2]);
+		if (kind < 0 || m->channel_secret[kind] == NULL) {
+			http_reply_error(req, 404, "not_found", "merchant \"%s\" has no channel \"%s\"",
+			    m->id, seg[2]);
+			return;
+		}
+		secret = m->channel_secret[kind];
 	}
 	if (s->pending >= s->cfg->server.inbox_limit) {
 		/* Handlers are behind: push back rather than queue without end.
@@ -126,7 +140,7 @@ void ingress_webhook(struct server *s, struct evhttp_request *req, char **seg, i
 		    (long long)s->cfg->server.body_limit);
 		return;
 	}
-	rc = webhook_parse(kind, m->channel_secret[kind], header_cb, req, body, len, s->db, &d);
+	rc = webhook_parse(kind, secret, header_cb, req, body, len, s->db, &d);
 	switch (rc) {
 	case WH_PING:
 		count(seg[2], "ping");
@@ -172,7 +186,16 @@ void ingress_webhook(struct server *s, struct evhttp_request *req, char **seg, i
 	}
 	w->s = s;
 	w->req = req;
-	snprintf(w->channel, sizeof w->channel, "%s", config_channel_name(kind));
+	snprintf(w->channel, sizeof w->channel, "%s", sup ? "supplier" : config_channel_name(kind));
+	if (sup != NULL) {
+		/* Its deliveries are its own (not generic's), and run in order:
+		 * the key also tells the adapter who sent them. */
+		char dedup[sizeof d.dedup_key];
+
+		snprintf(dedup, sizeof dedup, "supplier:%.64s:%.300s", sup->id, d.dedup_key);
+		memcpy(d.dedup_key, dedup, sizeof dedup);
+		snprintf(d.order_key, sizeof d.order_key, "supplier:%.64s", sup->id);
+	}
 	item = (struct inbox_item){
 		.merchant = m->id, .source = "webhook", .channel = w->channel,
 		.topic = d.topic, .dedup_key = d.dedup_key,

@@ -359,11 +359,13 @@ static int load_lines(struct db *db, const char *merchant, int64_t order_id, str
 		return db_fail(db, err);
 	if (owned == 0)
 		return fail(err, "order %" PRId64 " not found", order_id);
+	/* A drop-shipped line is handled whole: the supplier ships it. */
 	st = db_prepare(db, "SELECT l.line_no, l.sku, l.quantity,"
+	    " CASE WHEN l.fulfillment = 'dropship' THEN l.quantity ELSE"
 	    " COALESCE((SELECT SUM(r.quantity) FROM reservations r WHERE r.order_id = l.order_id"
 	    "   AND r.line_no = l.line_no AND r.status <> 'released'), 0) +"
 	    " COALESCE((SELECT SUM(b.quantity) FROM backorders b WHERE b.order_id = l.order_id"
-	    "   AND b.line_no = l.line_no AND b.status = 'waiting'), 0)"
+	    "   AND b.line_no = l.line_no AND b.status = 'waiting'), 0) END"
 	    " FROM order_lines l WHERE l.order_id = ? ORDER BY l.line_no");
 	if (st == NULL)
 		return db_fail(db, err);

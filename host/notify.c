@@ -167,8 +167,7 @@ int notify_topic_match(const char *pattern, const char *topic)
 	    strncmp(pattern, topic, n - 1) == 0;
 }
 
-/* Sign and queue one JSON body. @return the effect id or -1 with err. */
-static int64_t send_signed(struct db *db, const struct merchant_config *m, const char *kind,
+int64_t notify_post_signed(struct db *db, const struct merchant_config *m, const char *kind,
     const char *url, const char *secret, const char *event, json_t *body, json_t *meta,
     int64_t order_id, int64_t event_id, const char *key, const char *delivery, char *err)
 {
@@ -268,7 +267,7 @@ int64_t notify_customer(struct db *db, const struct merchant_config *m,
 		snprintf(err, NOTIFY_ERRLEN, "out of memory");
 		goto out;
 	}
-	id = send_signed(db, m, "notify", m->notify_url, m->notify_secret, "notification", body,
+	id = notify_post_signed(db, m, "notify", m->notify_url, m->notify_secret, "notification", body,
 	    meta, order_id, event_id, key, delivery, err);
 	goto out;
 prefix:
@@ -318,7 +317,7 @@ int notify_webhooks(struct db *db, const struct merchant_config *m, const char *
 		body = json_pack("{s:s,s:s,s:s,s:s,s:O}", "id", delivery, "topic", topic,
 		    "merchant", m->id, "created_at", ts, "data", data ? (json_t *)data : own);
 		meta = json_pack("{s:s}", "topic", topic);
-		id = body && meta ? send_signed(db, m, "webhook", ws->url, ws->secret, topic, body,
+		id = body && meta ? notify_post_signed(db, m, "webhook", ws->url, ws->secret, topic, body,
 		    meta, order_id, event_id, k, delivery, err) : -1;
 		if (body == NULL || meta == NULL)
 			snprintf(err, NOTIFY_ERRLEN, "out of memory");

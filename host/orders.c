@@ -869,7 +869,10 @@ static int add_lines(struct db *db, json_t *o, int64_t id)
 	    " COALESCE((SELECT SUM(r.quantity) FROM reservations r WHERE r.order_id = l.order_id"
 	    "   AND r.line_no = l.line_no AND r.status = 'reserved'), 0),"
 	    " COALESCE((SELECT SUM(b.quantity) FROM backorders b WHERE b.order_id = l.order_id"
-	    "   AND b.line_no = l.line_no AND b.status = 'waiting'), 0)"
+	    "   AND b.line_no = l.line_no AND b.status = 'waiting'), 0),"
+	    " (SELECT MIN(p.expected_at) FROM purchase_orders p JOIN orders o ON o.id = l.order_id"
+	    "   WHERE p.merchant = o.merchant AND p.sku = l.sku"
+	    "   AND p.status IN ('open', 'partially_received'))"
 	    " FROM order_lines l WHERE l.order_id = ? ORDER BY l.line_no");
 	json_t *arr = json_array();
 	int rc;
@@ -894,6 +897,9 @@ static int add_lines(struct db *db, json_t *o, int64_t id)
 		json_object_set_new(l, "line_no", json_integer(sqlite3_column_int64(st, 9)));
 		json_object_set_new(l, "reserved", json_integer(sqlite3_column_int64(st, 10)));
 		json_object_set_new(l, "backordered", json_integer(sqlite3_column_int64(st, 11)));
+		/* A waiting line expects what the earliest open purchase order brings. */
+		if (sqlite3_column_int64(st, 11) > 0 && sqlite3_column_type(st, 12) != SQLITE_NULL)
+			json_object_set_new(l, "expected_at", col_time(st, 12));
 		json_array_append_new(arr, l);
 	}
 	db_reset(st);

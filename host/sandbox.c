@@ -1154,6 +1154,9 @@ static int run_event(lua_State *L)
 		set_str(L, ctx, "currency", sb->merchant->currency);
 		set_str(L, ctx, "timezone", sb->merchant->timezone);
 		set_str(L, ctx, "channel", ev->channel);
+		if (strcmp(ev->channel, "supplier") == 0 && ev->order_key != NULL &&
+		    strncmp(ev->order_key, "supplier:", 9) == 0)
+			set_str(L, ctx, "supplier", ev->order_key + 9);  /* who signed it */
 		lua_call(L, 3, 1);
 		if (lua_isnil(L, -1)) {
 			sb->result = SB_UNHANDLED;

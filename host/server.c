@@ -46,6 +46,8 @@ const struct sandbox_module server_modules[] = {
 	{ "subscriptions", l_subscriptions_open },
 	{ "inventory", l_inventory_open },
 	{ "fulfillment", l_fulfillment_open },
+	{ "purchasing", l_purchasing_open },
+	{ "dropship", l_dropship_open },
 	{ NULL, NULL },
 };
 

@@ -38,6 +38,17 @@ struct location_config {
 	char *kind;        /* warehouse | store | supplier */
 };
 
+/* A supplier: purchase orders and drop-shipped lines go to its endpoint
+ * (signed with its secret); it answers on /webhooks/{merchant}/supplier/{id}. */
+struct supplier_config {
+	char *id;          /* [a-z0-9_-]{1,64} */
+	char *name;
+	char *url;         /* where purchase orders and dropship requests are POSTed */
+	char *secret;      /* signs both directions (X-Ordo-Signature) */
+	int lead_time_days;   /* expected delivery of a purchase order; default 7 */
+	char *location;    /* where its purchase orders are received; NULL: the first location */
+};
+
 /* An outgoing webhook subscription. */
 struct webhook_sub {
 	char *url;
@@ -85,7 +96,12 @@ struct merchant_config {
 	struct effects_config effects;
 	struct location_config *locations;  /* in priority order */
 	size_t n_locations;
+	struct supplier_config *suppliers;
+	size_t n_suppliers;
 };
+
+/* The merchant's supplier `id`, or NULL. */
+const struct supplier_config *config_supplier(const struct merchant_config *m, const char *id);
 
 /* The merchant's location `id`, or NULL. */
 const struct location_config *config_location(const struct merchant_config *m, const char *id);

@@ -27,6 +27,8 @@ int l_timers_open(lua_State *L);
 int l_subscriptions_open(lua_State *L);
 int l_inventory_open(lua_State *L);       /* inventory.* (host/l_inventory.c) */
 int l_fulfillment_open(lua_State *L);     /* fulfillment.* (host/l_fulfillment.c) */
+int l_purchasing_open(lua_State *L);      /* purchasing.* (host/l_purchasing.c) */
+int l_dropship_open(lua_State *L);        /* dropship.* (host/l_dropship.c) */
 
 /* The translator of subscription_renewal_due timer events: the host
  * creates the renewal order once and schedules the next renewal. */

@@ -55,6 +55,16 @@ int64_t notify_customer(struct db *db, const struct merchant_config *m,
 int notify_webhooks(struct db *db, const struct merchant_config *m, const char *topic,
     int64_t order_id, const json_t *data, int64_t event_id, const char *key, char *err);
 
+/*
+ * Queue one signed JSON POST as an effect of `kind` (notify, webhook, http):
+ * X-Ordo-Signature over the body with `secret`, X-Ordo-Event: `event`,
+ * X-Ordo-Delivery: `delivery`. `key` is the effect's idempotency key.
+ * @return the effect id, or -1 with err (NOTIFY_ERRLEN bytes).
+ */
+int64_t notify_post_signed(struct db *db, const struct merchant_config *m, const char *kind,
+    const char *url, const char *secret, const char *event, json_t *body, json_t *meta,
+    int64_t order_id, int64_t event_id, const char *key, const char *delivery, char *err);
+
 /* 1 when subscription topic `pattern` ("order.paid", "order.*", "*")
  * covers `topic`. */
 int notify_topic_match(const char *pattern, const char *topic);

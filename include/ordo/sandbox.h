@@ -75,6 +75,8 @@ struct sandbox_event {
 	const char *channel;    /* storefront channel for webhooks, else NULL */
 	const char *topic;      /* storefront topic, or the event name */
 	const json_t *payload;  /* the parsed body */
+	const char *order_key;  /* the inbox row's (may be NULL); "supplier:<id>" names
+	                           a supplier's deliveries */
 	int attempt;            /* 1 on the first run */
 	int64_t received_at;    /* ms UTC */
 };

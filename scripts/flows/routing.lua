@@ -13,7 +13,7 @@ local M = {}
 
 -- What of a line still needs stock (reserved and waiting units are taken).
 local function remaining(line)
-  if not line.sku then return 0 end
+  if not line.sku or line.fulfillment == "dropship" then return 0 end
   return line.quantity - (line.reserved or 0) - (line.backordered or 0)
 end
 
