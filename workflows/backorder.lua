@@ -35,6 +35,17 @@ function flow.backorder_allocated(ev)
   if order.fulfillment_status ~= "backordered" then orders.tag(order, "ready-to-ship") end
 end
 
+-- A shipment left: tell the customer, with the tracking link.
+function flow.order_shipped(ev)
+  if not notify.has_template("shipped") then return end
+  for _, s in ipairs(fulfillment.shipments(ev.order_id)) do
+    if s.id == ev.shipment_id then
+      notify.customer(ev.order_id, "shipped", { carrier = s.carrier or "your carrier",
+        tracking_number = s.tracking_number or "", tracking_url = s.tracking_url or "" })
+    end
+  end
+end
+
 function flow.order_cancelled(ev)
   local order = orders.get(ev.order) or orders.create(ev.order)
   orders.set_status(order, "canceled", ev.order.cancel_reason or "cancelled on " .. ev.channel)

@@ -144,3 +144,25 @@ def test_carrier_webhook_marks_the_shipment_delivered(ordo_factory):
     assert bad.status_code == 200, "stored; the adapter refuses it when it runs"
     dl = ordo.wait_dead_letter("beta", lambda d: "teleported" in d["error"])
     assert "must be delivered, in_transit" in dl["error"], dl
+
+
+def test_shipping_notifies_the_customer_with_the_tracking_link(sink, ordo_factory):
+    from conftest import q
+    extra = LOCATIONS + f"""\
+notifications:
+  url: {q(sink.url + "/notify")}
+  secret: "n-secret"
+  templates:
+    shipped:
+      subject: "Order {{{{order.number}}}} is on its way"
+      body: "{{{{data.carrier}}}} {{{{data.tracking_number}}}}: {{{{data.tracking_url}}}}"
+"""
+    ordo = ordo_factory(beta_workflow=BACKORDER_FLOW, beta_extra=extra)
+    put_stock(ordo, "MUG", portland=1)
+    o, _ = place(ordo, [("MUG", 1)])
+    sid = api(ordo, "POST", f"orders/{o['id']}/shipments", json={"location": "portland"}).json()["shipment"]["id"]
+    assert api(ordo, "POST", f"shipments/{sid}/ship", json={
+        "carrier": "UPS", "tracking_number": "1Z42", "tracking_url": "https://t.example/1Z42"}).status_code == 200
+    (n,) = sink.wait_for(lambda r: r.path == "/notify")
+    assert n.verify("n-secret") and n.json["template"] == "shipped"
+    assert n.json["body"] == "UPS 1Z42: https://t.example/1Z42", n.json

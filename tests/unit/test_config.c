@@ -542,6 +542,15 @@ static void test_errors(void)
 		{ M0 "    effects: {allow: [\"127.0.0.1:9000\"]}\n", 5, 23,
 		    "merchants[0].effects.allow[0]: expected an http:// or https:// URL prefix" },
 		{ M0 "    effects: {retries: 3}\n", 5, 15, "unknown key \"retries\" in merchants[0].effects" },
+		{ M0 "    locations:\n      - {id: wh}\n      - {id: wh}\n", 7, 14,
+		    "merchants[0].locations[1].id: duplicate location \"wh\"" },
+		{ M0 "    locations:\n      - {id: wh, kind: depot}\n", 6, 24,
+		    "merchants[0].locations[0].kind: expected warehouse, store or supplier" },
+		{ M0 "    suppliers:\n      - {id: s1, url: \"http://h/\"}\n", 6, 9,
+		    "merchants[0].suppliers[0]: missing required key \"secret\"" },
+		{ M0 "    locations: [{id: wh}]\n    suppliers:\n      - {id: s1, url: \"http://h/\","
+		    " secret: x, location: mars}\n", 7, 57,
+		    "merchants[0].suppliers[0].location: no location \"mars\"" },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
