@@ -412,6 +412,7 @@ static const char *body_text(lua_State *L, int idx, size_t *len)
 static int s_webhook(lua_State *L)
 {
 	struct world *w = world_of(L);
+	const struct supplier_config *sup = NULL;
 	struct webhook_delivery d;
 	struct hdrs h = { 0 };
 	const char *channel, *topic, *body, *id, *secret;
@@ -427,13 +428,24 @@ static int s_webhook(lua_State *L)
 	lua_getfield(L, 1, "topic");
 	lua_getfield(L, 1, "body");
 	lua_getfield(L, 1, "id");
+	lua_getfield(L, 1, "supplier");
 	channel = luaL_optstring(L, 2, "shopify");
 	topic = luaL_checkstring(L, 3);
 	body = body_text(L, 4, &len);
-	if ((ch = config_channel_kind(channel)) < 0)
-		return luaL_error(L, "webhook: unknown channel \"%s\"", channel);
-	if ((secret = w->m->channel_secret[ch]) == NULL)
-		return luaL_error(L, "webhook: merchant %s has no %s channel", w->m->id, channel);
+	if (strcmp(channel, "supplier") == 0) {
+		/* /webhooks/{merchant}/supplier/{id}: generic signing, its secret. */
+		const char *sid = luaL_checkstring(L, 6);
+
+		if ((sup = config_supplier(w->m, sid)) == NULL)
+			return luaL_error(L, "webhook: merchant %s has no supplier %s", w->m->id, sid);
+		ch = CH_GENERIC;
+		secret = sup->secret;
+	} else {
+		if ((ch = config_channel_kind(channel)) < 0)
+			return luaL_error(L, "webhook: unknown channel \"%s\"", channel);
+		if ((secret = w->m->channel_secret[ch]) == NULL)
+			return luaL_error(L, "webhook: merchant %s has no %s channel", w->m->id, channel);
+	}
 	snprintf(did, sizeof did, "spec-delivery-%d", ++w->deliveries);
 	id = luaL_optstring(L, 5, did);
 	crypto_hmac_sha256(secret, strlen(secret), body, len, mac);
@@ -458,6 +470,14 @@ static int s_webhook(lua_State *L)
 		lua_pushnil(L);
 		lua_pushstring(L, d.error);
 		return 2;
+	}
+	if (sup != NULL) {
+		/* As ingress does for a supplier's deliveries. */
+		char dedup[sizeof d.dedup_key];
+
+		snprintf(dedup, sizeof dedup, "supplier:%.64s:%.300s", sup->id, d.dedup_key);
+		memcpy(d.dedup_key, dedup, sizeof dedup);
+		snprintf(d.order_key, sizeof d.order_key, "supplier:%.64s", sup->id);
 	}
 	{
 		struct inbox_item item = {

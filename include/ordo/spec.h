@@ -8,7 +8,9 @@
  * world: an empty in-memory database, the merchant's real workflow in its
  * real sandbox, the clock at 2026-01-05T09:00:00Z. The test drives it:
  *
- *   webhook{channel=, topic=, body=, id=}   a signed storefront delivery,
+ *   webhook{channel=, topic=, body=, id=}   a signed storefront delivery
+ *                                           (channel "supplier" with
+ *                                           supplier= for a supplier's answer),
  *                                           through the real adapter; runs
  *                                           until nothing is left to do
  *   event(name, payload)                    an internal event, the same
