@@ -7,8 +7,10 @@ local routing = require "flows.routing"
 
 local flow = {}
 
+local shipping = require "flows.shipping"
+
 -- A carrier's "delivered" marks the shipment delivered.
-flow.carrier_delivered = require("flows.shipping").carrier_delivered
+flow.carrier_delivered = shipping.carrier_delivered
 
 -- The routing policy: routing.single_location, routing.nearest, or
 -- routing.fewest_shipments (split only when one location cannot fill it).
@@ -36,15 +38,7 @@ function flow.backorder_allocated(ev)
 end
 
 -- A shipment left: tell the customer, with the tracking link.
-function flow.order_shipped(ev)
-  if not notify.has_template("shipped") then return end
-  for _, s in ipairs(fulfillment.shipments(ev.order_id)) do
-    if s.id == ev.shipment_id then
-      notify.customer(ev.order_id, "shipped", { carrier = s.carrier or "your carrier",
-        tracking_number = s.tracking_number or "", tracking_url = s.tracking_url or "" })
-    end
-  end
-end
+flow.order_shipped = shipping.notify_shipped
 
 function flow.order_cancelled(ev)
   local order = orders.get(ev.order) or orders.create(ev.order)

@@ -13,8 +13,10 @@
 
 local flow = {}
 
+local shipping = require "flows.shipping"
+
 -- A carrier's "delivered" marks the shipment delivered.
-flow.carrier_delivered = require("flows.shipping").carrier_delivered
+flow.carrier_delivered = shipping.carrier_delivered
 
 -- The merchant's choices. Change a line here, reload (kill -HUP), done.
 local CAPTURE = "immediately"      -- "immediately" | "on_fulfillment"
@@ -66,14 +68,7 @@ function flow.order_shipped(ev)
   if CAPTURE == "on_fulfillment" and ev.order.payment_status == "authorized" then
     payments.capture(ev.order)
   end
-  if notify.has_template("shipped") then
-    for _, s in ipairs(fulfillment.shipments(ev.order)) do
-      if s.id == ev.shipment_id then
-        notify.customer(ev.order, "shipped", { carrier = s.carrier or "",
-          tracking_number = s.tracking_number or "", tracking_url = s.tracking_url or "" })
-      end
-    end
-  end
+  shipping.notify_shipped(ev)          -- the "shipped" template, with the tracking link
 end
 
 function flow.payment_captured(ev)

@@ -19,4 +19,16 @@ function M.carrier_delivered(ev)
   end
 end
 
+-- order_shipped: send the "shipped" template, with the carrier and the
+-- tracking link, if the merchant has one.
+function M.notify_shipped(ev)
+  if not notify.has_template("shipped") then return end
+  for _, s in ipairs(fulfillment.shipments(ev.order_id)) do
+    if s.id == ev.shipment_id then
+      notify.customer(ev.order_id, "shipped", { carrier = s.carrier or "your carrier",
+        tracking_number = s.tracking_number or "", tracking_url = s.tracking_url or "" })
+    end
+  end
+end
+
 return M
