@@ -117,12 +117,21 @@ int server_reload(struct server *s)
 /* Routes                                                              */
 /* ------------------------------------------------------------------ */
 
+/* 200 {"status":"ok"} while deliveries can be stored; 503 "stopping" on
+ * the way out, and 503 "degraded" naming the fault while the database
+ * cannot write (deliveries get 503 then; reads still work). */
 static void healthz(struct server *s, struct evhttp_request *req)
 {
 	int64_t depth = inbox_depth(s->db);
+	const char *fault = NULL;
 
 	if (depth < 0) {
 		http_reply_error(req, 503, "unavailable", "the database does not answer");
+		return;
+	}
+	if (!s->stopping && db_fault(s->db, &fault) != 0) {
+		http_reply_json(req, 503, json_pack("{s:s,s:I,s:s+}", "status", "degraded",
+		    "inbox_depth", (json_int_t)depth, "error", "the database cannot write: ", fault));
 		return;
 	}
 	http_reply_json(req, s->stopping ? 503 : 200, json_pack("{s:s,s:I}",
@@ -217,7 +226,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 }
 
 /* Recount the inbox each second; arrivals in between are added by
- * ingress, so backpressure reacts within a loop turn. */
+ * ingress, so backpressure reacts within a loop turn. While the database
+ * cannot write, try one tiny write each second too: with no traffic (a
+ * load balancer that reads the 503 of /healthz sends none) nothing else
+ * would notice that the operator freed space. */
 static void depth_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
@@ -228,6 +240,12 @@ static void depth_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (n >= 0)
 		s->pending = n;
+	if (db_fault(s->db, NULL) != 0 && db_probe_write(s->db) == 0) {
+		dispatch_kick(s->dispatch);
+		outbox_kick(s->outbox);
+		timers_kick(s->timers);
+	}
+	metrics_set("ordo_database_write_failing", NULL, db_fault(s->db, NULL) != 0);
 	evtimer_add(s->depth_ev, &tv);
 }
 
@@ -268,6 +286,8 @@ static void describe_metrics(void)
 	metrics_help("ordo_inbox_depth", "Events waiting in the inbox.");
 	metrics_help("ordo_handler_seconds", "Time spent in one handler run.");
 	metrics_help("ordo_workflow_load_failed", "1 while a merchant's latest script failed to load.");
+	metrics_help("ordo_database_write_failing",
+	    "1 while the database refuses writes (disk full, read-only, I/O error).");
 	metrics_inc("ordo_events_processed_total", NULL, 0);
 	metrics_inc("ordo_events_failed_total", NULL, 0);
 	metrics_inc("ordo_events_dead_lettered_total", NULL, 0);
