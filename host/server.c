@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -20,6 +21,7 @@
 #include <event2/http.h>
 
 #include "ordo/clock.h"
+#include "ordo/conns.h"
 #include "ordo/crypto.h"
 #include "ordo/db.h"
 #include "ordo/dispatch.h"
@@ -160,6 +162,7 @@ static void route(struct evhttp_request *req, void *arg)
 	char buf[512], *seg[HTTP_MAX_SEGMENTS];
 	int n;
 
+	conns_request_started(s->conns, req);
 	n = http_split_path(req, buf, sizeof buf, seg);
 	if (n < 1) {
 		http_reply_error(req, 404, "not_found", "no such route");
@@ -265,6 +268,44 @@ static void batch_committed(void *arg)
 	timers_kick(s->timers);
 }
 
+/* Descriptors besides the connections: the database and its WAL, the
+ * listener, outgoing effects, logs. */
+#define FD_RESERVE 64
+
+/*
+ * Make room for max_connections open sockets: raise the soft limit on
+ * open files toward the hard one. If that is still too few, accept()
+ * would fail with EMFILE while connections wait in the backlog, which
+ * libevent retries at once, spinning the loop; cap connections below the
+ * limit instead, and say so. @return the cap to use.
+ */
+static int64_t fit_fd_limit(int64_t want)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)want + FD_RESERVE;
+	char have[24], cap[24];
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= need)
+		return want;
+	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need)
+		rl.rlim_cur = need;
+	else
+		rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+		return want;
+	if (rl.rlim_cur <= 2 * FD_RESERVE)
+		want = rl.rlim_cur / 2 > 0 ? (int64_t)rl.rlim_cur / 2 : 1;
+	else
+		want = (int64_t)rl.rlim_cur - FD_RESERVE;
+	snprintf(have, sizeof have, "%llu", (unsigned long long)rl.rlim_cur);
+	snprintf(cap, sizeof cap, "%lld", (long long)want);
+	log_warn("the open-file limit is below server.max_connections; connections are capped lower",
+	    "open_files", have, "max_connections", cap, NULL);
+	return want;
+}
+
 static int bound_port(struct evhttp_bound_socket *sock)
 {
 	struct sockaddr_storage ss;
@@ -333,15 +374,24 @@ int server_run(struct ordo_config *cfg)
 	s.outbox = outbox_new(s.base, s.db, lookup_config, committed, &s);
 	s.timers = timers_new(s.base, s.db, committed, &s);
 	s.http = evhttp_new(s.base);
+	if (s.http != NULL) {
+		struct conns_config cc = {
+			.max_connections = fit_fd_limit(cfg->server.max_connections),
+			.read_timeout_ms = cfg->server.read_timeout_ms,
+			.write_timeout_ms = cfg->server.write_timeout_ms,
+		};
+		s.conns = conns_new(s.base, s.http, &cc);
+	}
 	if (s.dispatch == NULL || s.inbox == NULL || s.outbox == NULL || s.timers == NULL ||
-	    s.http == NULL)
+	    s.http == NULL || s.conns == NULL)
 		goto out;
 	dispatch_on_commit(s.dispatch, batch_committed, &s);
 	orders_set_observer(notify_order_changed, cfg);
 	evhttp_set_gencb(s.http, route, &s);
 	evhttp_set_max_body_size(s.http, (ev_ssize_t)cfg->server.body_limit);
-	evhttp_set_max_headers_size(s.http, 64 * 1024);
-	evhttp_set_timeout(s.http, 30);
+	evhttp_set_max_headers_size(s.http, (ev_ssize_t)cfg->server.header_limit);
+	/* No evhttp_set_timeout: conns owns the read deadline and the write
+	 * timeout of every connection. */
 	evhttp_set_allowed_methods(s.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 	    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
 	s.sock = evhttp_bind_socket_with_handle(s.http, cfg->server.listen_host,
@@ -374,7 +424,8 @@ int server_run(struct ordo_config *cfg)
 out:
 	free(err);
 	if (s.http)
-		evhttp_free(s.http);
+		evhttp_free(s.http);    /* closes every connection: before conns_free */
+	conns_free(s.conns);
 	orders_set_observer(NULL, NULL);
 	outbox_free(s.outbox);
 	timers_free(s.timers);
