@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from conftest import shopify_order, unique_id, wait_until
+from conftest import q, shopify_order, unique_id, wait_until
 
 DISK_SIZE = "8m"
 PAD = "x" * 48 * 1024          # a ~50 KB delivery fills a full disk quickly
@@ -207,4 +207,41 @@ def test_handler_retries_during_a_full_disk_are_not_counted(small_disk, ordo_fac
     order = o.wait_order("shopify", oid, merchant="beta", timeout=15)
     assert order["external_id"] == str(oid)
     assert o.dead_letters("beta") == []
+    assert o.stop() == 0
+
+
+def test_effects_wait_while_their_answers_cannot_be_written(small_disk, ordo_factory, sink):
+    # An outgoing webhook is in flight when the disk fills: its answer
+    # cannot be recorded, so it will be sent again (same delivery id), but
+    # not over and over while the disk stays full.
+    extra = f"""\
+webhooks:
+  - url: {q(sink.url + "/hook")}
+    secret: "hook-secret"
+    topics: [order.created]
+effects: {{timeout: 10s, max_attempts: 5, base_delay: 10ms, max_delay: 50ms}}
+"""
+    o = ordo_factory(db=small_disk / "ordo.db", beta_extra=extra)
+    sink.delay_next(1, 2.0, path="/hook")
+    oid = unique_id()
+    r = o.shopify(shopify_order(oid), merchant="beta")
+    assert r.status_code == 200, r.text
+    wait_until(lambda: sink.posts("/hook"), what="the webhook to arrive")   # now held 2 s
+    filler = fill(small_disk)
+    o.wait_log(lambda rec: rec.get("msg", "").startswith("effect results could not be written"),
+               timeout=15, what="the effect's answer failing to commit")
+    time.sleep(4)                       # the disk stays full for a while
+    during = len(sink.posts("/hook"))
+    filler.unlink()
+
+    def succeeded():
+        effects = o.api("GET", "effects", "beta").json()["effects"]
+        return [e for e in effects if e["status"] == "succeeded"]
+    wait_until(succeeded, timeout=15, what="the webhook effect to succeed")
+    posts = sink.posts("/hook")
+    # The one in flight when the disk filled, and nothing more until it
+    # had room again; then once more, with the same delivery id.
+    assert during == 1, f"{during} sends while the disk was full"
+    assert len(posts) == 2, len(posts)
+    assert len({p.header("X-Ordo-Delivery") for p in posts}) == 1
     assert o.stop() == 0
