@@ -137,6 +137,17 @@ def test_full_disk_refuses_with_503_and_recovers(small_disk, ordo_factory):
                   webhook_id=first_webhook_id)
     assert r.status_code == 200 and r.json()["duplicate"] is True, r.text
 
+    # API writes are refused the same way; reads still work.
+    spec = {"order": {"currency": "EUR", "total": 3000, "subtotal": 3000,
+                      "email": "ada@example.com",
+                      "lines": [{"sku": "BOX", "title": "Box", "quantity": 1,
+                                 "unit_price": 3000, "total": 3000}]},
+            "interval": "month", "external_id": "sub-during-fault"}
+    r = o.api("POST", "subscriptions", "beta", json=spec)
+    assert r.status_code == 503, r.text
+    assert int(r.headers["Retry-After"]) >= 1, r.headers
+    assert r.json()["error"]["code"] == "unavailable", r.text
+
     # /healthz tells an operator (or a load balancer) what is wrong.
     h = o.request("GET", "/healthz")
     assert h.status_code == 503, h.text
