@@ -91,7 +91,10 @@ class Slowloris(threading.Thread):
 
 
 def test_slowloris_cannot_lock_out_real_deliveries(ordo_factory):
-    o = ordo_factory(extra_server=SLOW_SERVER)
+    # A longer deadline here, so that every attacker is connected well
+    # before the first one times out, even on a busy machine.
+    o = ordo_factory(extra_server=SLOW_SERVER.replace(
+        f"read_timeout: {int(READ_TIMEOUT * 1000)}ms", "read_timeout: 6s"))
     stop = threading.Event()
     attackers = [Slowloris(o.port, stop) for _ in range(2 * CAP)]
     try:
@@ -286,8 +289,10 @@ def test_a_client_that_never_reads_its_answers_is_dropped(ordo_factory):
             tail = buf[-(len(status) - 1):]
     finally:
         s.close()
+    # (The close may come as a reset that discards what was buffered, so
+    # only "fewer than asked" is certain.)
     assert end, "a client that never reads kept its connection"
-    assert 0 < answers < asked, (answers, asked)
+    assert answers < asked, (answers, asked)
     samples = o.metrics()
     assert metric(samples, "ordo_http_connections_closed_total", reason="read_timeout") == 0
     # Everyone else is still served.
