@@ -250,6 +250,10 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
 	if ((bev = bufferevent_socket_new(base, -1, 0)) == NULL)
 		return NULL;
 	bufferevent_set_timeouts(bev, NULL, &wtv);
+	/* Stop reading the socket past one request's worth of input; TCP
+	 * then holds the client back. evhttp needs a whole body buffered
+	 * before it takes it, so the limit covers the largest request. */
+	bufferevent_setwatermark(bev, EV_READ, 0, (size_t)c->cfg.input_limit);
 	bufferevent_incref(bev);
 	c->fresh[c->n_fresh++] = bev;
 	if (c->n_fresh == 1)

@@ -379,6 +379,7 @@ int server_run(struct ordo_config *cfg)
 			.max_connections = fit_fd_limit(cfg->server.max_connections),
 			.read_timeout_ms = cfg->server.read_timeout_ms,
 			.write_timeout_ms = cfg->server.write_timeout_ms,
+			.input_limit = cfg->server.header_limit + cfg->server.body_limit + 4096,
 		};
 		s.conns = conns_new(s.base, s.http, &cc);
 	}

@@ -12,7 +12,9 @@
  * it is closed. A connection whose request is with a handler is busy and
  * is never closed here. Beyond max_connections, a new connection closes
  * the one that has waited longest on its client, or itself when all the
- * others are busy.
+ * others are busy. And no connection buffers more than input_limit bytes
+ * of input: evhttp keeps reading while it answers a GET, so a client
+ * that pipelines without reading its answers would otherwise fill memory.
  */
 #ifndef ORDO_CONNS_H
 #define ORDO_CONNS_H
@@ -29,6 +31,8 @@ struct conns_config {
 	int64_t max_connections;
 	int64_t read_timeout_ms;
 	int64_t write_timeout_ms;
+	int64_t input_limit;    /* bytes read ahead of evhttp at most: room for one
+	                         * whole request (headers and body limits) */
 };
 
 /*

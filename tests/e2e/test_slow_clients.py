@@ -18,7 +18,7 @@ import time
 
 import requests
 
-from conftest import HOST, SECRETS, metric, shopify_order, sign_base64, unique_id
+from conftest import HOST, SECRETS, metric, shopify_order, sign_base64, unique_id, wait_until
 
 CAP = 8
 READ_TIMEOUT = 2.0          # seconds, as configured below
@@ -297,3 +297,82 @@ def test_a_client_that_never_reads_its_answers_is_dropped(ordo_factory):
     assert metric(samples, "ordo_http_connections_closed_total", reason="read_timeout") == 0
     # Everyone else is still served.
     assert o.request("GET", "/healthz").status_code == 200
+
+
+def stalled_reader(port, timeout=10):
+    """A connection with pipelined requests whose answers it never reads;
+    returned, with the bytes it got to send, once the server has stopped
+    taking its requests (it is stuck writing an answer: busy)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(5)
+    s.connect((HOST, port))
+    s.setblocking(False)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    blob = f"GET /metrics HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode() * 400000
+    sent, blocked_since, deadline = 0, None, time.monotonic() + timeout
+    while sent < len(blob) and time.monotonic() < deadline:
+        try:
+            sent += s.send(blob[sent:sent + 65536])
+            blocked_since = None
+        except BlockingIOError:
+            blocked_since = blocked_since or time.monotonic()
+            if time.monotonic() - blocked_since > 0.5:
+                return s, sent
+            time.sleep(0.01)
+    s.close()
+    raise AssertionError("the server kept reading a client that never reads")
+
+
+def test_pipelined_input_is_not_buffered_without_end(ordo_factory):
+    # evhttp keeps reading while it answers a GET; a client that pipelines
+    # without reading would have the daemon buffer all it sends. Now the
+    # daemon stops reading past one request's worth (header_limit +
+    # body_limit) and TCP holds the client back.
+    o = ordo_factory(extra_server=SLOW_SERVER.replace(
+        f"write_timeout: {int(WRITE_TIMEOUT * 1000)}ms", "write_timeout: 8s"))
+    s, sent = stalled_reader(o.port)
+    s.close()
+    # The kernel buffers on both sides take a few MB at most; 16 MB were
+    # offered (the daemon used to swallow all of it in seconds).
+    assert sent < 12 * 1024 * 1024, sent
+    assert o.request("GET", "/healthz").status_code == 200
+
+
+def test_a_new_connection_is_refused_while_all_others_are_busy(ordo_factory):
+    o = ordo_factory(extra_server=SLOW_SERVER.replace(
+        f"write_timeout: {int(WRITE_TIMEOUT * 1000)}ms", "write_timeout: 8s"))
+    stuck = []
+    try:
+        for _ in range(CAP):
+            stuck.append(stalled_reader(o.port)[0])
+        # Every connection is busy writing an answer: none can be evicted,
+        # so the newcomer is closed at once, without an answer.
+        s = socket.create_connection((HOST, o.port), timeout=5)
+        try:
+            try:
+                s.sendall(f"GET /healthz HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            got = b""
+            s.settimeout(10)
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    got += chunk
+            except (ConnectionResetError, socket.timeout):
+                pass
+        finally:
+            s.close()
+        assert b"HTTP/1.1" not in got, got[:200]
+    finally:
+        for x in stuck:
+            x.close()
+    # The stuck ones go (closed by their client here, or at the write
+    # timeout); then everyone is served again.
+    wait_until(lambda: o.request("GET", "/healthz").status_code == 200, timeout=GIVE_UP,
+               what="/healthz once the busy connections are gone")
+    samples = o.metrics()
+    assert metric(samples, "ordo_http_connections_closed_total", reason="refused") >= 1

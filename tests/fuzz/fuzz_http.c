@@ -246,6 +246,7 @@ static void server_up(void)
 			.max_connections = cfg->server.max_connections,
 			.read_timeout_ms = cfg->server.read_timeout_ms,
 			.write_timeout_ms = cfg->server.write_timeout_ms,
+			.input_limit = cfg->server.header_limit + cfg->server.body_limit + 4096,
 		};
 		srv.conns = conns_new(srv.base, srv.http, &cc);
 	}
