@@ -779,7 +779,8 @@ out:
  */
 
 static const char *const server_keys[] = {
-	"listen", "database", "durability", "body_limit", "scripts", "retry", "inbox_limit", NULL,
+	"listen", "database", "durability", "body_limit", "scripts", "retry", "inbox_limit",
+	"header_limit", "max_connections", "read_timeout", "write_timeout", NULL,
 };
 static const char *const retry_keys[] = {
 	"max_attempts", "base_delay", "max_delay", NULL,
@@ -898,6 +899,22 @@ static int parse_server(struct ctx *c, const yaml_node_t *map)
 	if ((v = map_get(c, map, "inbox_limit")) != NULL &&
 	    get_int(c, v, sub(w, sizeof w, where, "inbox_limit"), 1, INT64_C(100000000),
 	    &s->inbox_limit) != 0)
+		goto out;
+	if ((v = map_get(c, map, "header_limit")) != NULL &&
+	    get_unit(c, v, sub(w, sizeof w, where, "header_limit"), 0, KIB, MIB,
+	    "1KiB and 1MiB", &s->header_limit) != 0)
+		goto out;
+	if ((v = map_get(c, map, "max_connections")) != NULL &&
+	    get_int(c, v, sub(w, sizeof w, where, "max_connections"), 1, 1000000,
+	    &s->max_connections) != 0)
+		goto out;
+	if ((v = map_get(c, map, "read_timeout")) != NULL &&
+	    get_unit(c, v, sub(w, sizeof w, where, "read_timeout"), 1, 100, 3600 * 1000,
+	    "100ms and 1h", &s->read_timeout_ms) != 0)
+		goto out;
+	if ((v = map_get(c, map, "write_timeout")) != NULL &&
+	    get_unit(c, v, sub(w, sizeof w, where, "write_timeout"), 1, 100, 3600 * 1000,
+	    "100ms and 1h", &s->write_timeout_ms) != 0)
 		goto out;
 	if ((v = map_get(c, map, "scripts")) != NULL) {
 		struct stat st;
@@ -1608,6 +1625,10 @@ static int set_defaults(struct ctx *c)
 	s->durability_full = 1;
 	s->body_limit = MIB;
 	s->inbox_limit = 100000;
+	s->header_limit = 64 * KIB;
+	s->max_connections = 1024;
+	s->read_timeout_ms = 10 * 1000;
+	s->write_timeout_ms = 30 * 1000;
 	s->max_attempts = 8;
 	s->retry_base_ms = 1000;
 	s->retry_max_ms = 3600 * 1000;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ordo/db.h"
 #include "ordo/log.h"
@@ -25,6 +26,9 @@ struct db {
 	struct db_cached cache[DB_CACHE_SIZE];
 	int last_rc;
 	char instance[24];      /* meta 'instance', read once after migrating */
+	int fault;              /* storage fault of the last write transaction, 0 = none */
+	char fault_msg[160];
+	int64_t changes_at_begin; /* sqlite3_total_changes64 when the transaction began */
 };
 
 /*
@@ -555,20 +559,107 @@ int db_step_done(sqlite3_stmt *st)
 	return 0;
 }
 
+/*
+ * Storage faults: the disk or the file refuses writes (full, read-only,
+ * I/O error, gone). They say nothing about the data being written and
+ * clear on their own when the operator frees space, so they are tracked
+ * apart from ordinary errors (a constraint, a busy lock) for /healthz.
+ */
+static int is_fault(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Record a fault seen on the handle (the first of a run is logged). */
+static void note_fault(struct db *db)
+{
+	int rc = sqlite3_extended_errcode(db->h);
+
+	if (!is_fault(rc))
+		return;
+	if (db->fault == 0)
+		log_error("the database cannot write; deliveries are refused with 503 until it can",
+		    "error", sqlite3_errmsg(db->h), NULL);
+	db->fault = rc;
+	snprintf(db->fault_msg, sizeof db->fault_msg, "%s", sqlite3_errmsg(db->h));
+}
+
 int db_begin(struct db *db)
 {
-	return db_exec(db, "BEGIN IMMEDIATE");
+	int rc = db_exec(db, "BEGIN IMMEDIATE");
+
+	if (rc != 0)
+		note_fault(db);
+	db->changes_at_begin = sqlite3_total_changes64(db->h);
+	return rc;
 }
 
 int db_commit(struct db *db)
 {
-	return db_exec(db, "COMMIT");
+	int rc = db_exec(db, "COMMIT");
+
+	if (rc != 0) {
+		note_fault(db);
+	} else if (db->fault != 0 && sqlite3_total_changes64(db->h) > db->changes_at_begin) {
+		/* Only a commit that wrote proves the fault gone: one that
+		 * changed nothing (a duplicate delivery) touches no disk. */
+		log_info("the database writes again", "after", db->fault_msg, NULL);
+		db->fault = 0;
+		db->fault_msg[0] = '\0';
+	}
+	return rc;
 }
 
 void db_rollback(struct db *db)
 {
+	/* A statement that failed inside the transaction (an INSERT whose
+	 * pages spilled to a full disk) is the fault, not the ROLLBACK. */
+	note_fault(db);
 	if (!sqlite3_get_autocommit(db->h))
 		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int db_fault(struct db *db, const char **msg)
+{
+	if (msg != NULL)
+		*msg = db->fault ? db->fault_msg : NULL;
+	return db->fault;
+}
+
+int db_probe_write(struct db *db)
+{
+	sqlite3_stmt *st;
+	char now[24];
+
+	if (db_begin(db) != 0)
+		return -1;
+	st = db_prepare(db, "INSERT INTO meta (key, value) VALUES ('write_probe', ?)"
+	    " ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+	if (st == NULL)
+		goto fail;
+	snprintf(now, sizeof now, "%lld", (long long)time(NULL));
+	sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_reset(st);
+		goto fail;
+	}
+	sqlite3_reset(st);
+	if (db_commit(db) != 0)
+		goto fail;
+	return 0;
+fail:
+	db_rollback(db);
+	return -1;
 }
 
 int db_in_transaction(struct db *db)

@@ -68,6 +68,11 @@ void http_reply_error(struct evhttp_request *req, int status, const char *code,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	/* Every 503 says when to come back; a route that knows better (the
+	 * inbox limit, shutdown) has set its own. */
+	if (status == 503 && evhttp_find_header(evhttp_request_get_output_headers(req),
+	    "Retry-After") == NULL)
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
 	http_reply_json(req, status, json_pack("{s:{s:s,s:s}}", "error", "code", code,
 	    "message", msg));
 }

@@ -775,6 +775,14 @@ static void scan(struct outbox *o)
 	char merchant[128] = "", endpoint[320] = "";
 	int rc, failed = 0;
 
+	/* While the database cannot write, an answer could not be recorded
+	 * and the request would go out again on every scan: one resend a
+	 * second to a gateway or a mailer for as long as the disk is full.
+	 * Wait; the server's write probe kicks us when writes work again. */
+	if (db_fault(o->db, NULL) != 0) {
+		arm(o->scan_ev, SCAN_RETRY_MS);
+		return;
+	}
 	for (int guard = 0; o->n_running < MAX_IN_FLIGHT && guard < 10000; guard++) {
 		/* Three columns, the last at its maximum: the seek lands past the
 		 * whole group at once (a two-column row value would step through

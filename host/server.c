@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -20,6 +21,7 @@
 #include <event2/http.h>
 
 #include "ordo/clock.h"
+#include "ordo/conns.h"
 #include "ordo/crypto.h"
 #include "ordo/db.h"
 #include "ordo/dispatch.h"
@@ -121,12 +123,21 @@ int server_reload(struct server *s)
 /* Routes                                                              */
 /* ------------------------------------------------------------------ */
 
+/* 200 {"status":"ok"} while deliveries can be stored; 503 "stopping" on
+ * the way out, and 503 "degraded" naming the fault while the database
+ * cannot write (deliveries get 503 then; reads still work). */
 static void healthz(struct server *s, struct evhttp_request *req)
 {
 	int64_t depth = inbox_depth(s->db);
+	const char *fault = NULL;
 
 	if (depth < 0) {
 		http_reply_error(req, 503, "unavailable", "the database does not answer");
+		return;
+	}
+	if (!s->stopping && db_fault(s->db, &fault) != 0) {
+		http_reply_json(req, 503, json_pack("{s:s,s:I,s:s+}", "status", "degraded",
+		    "inbox_depth", (json_int_t)depth, "error", "the database cannot write: ", fault));
 		return;
 	}
 	http_reply_json(req, s->stopping ? 503 : 200, json_pack("{s:s,s:I}",
@@ -155,6 +166,7 @@ static void route(struct evhttp_request *req, void *arg)
 	char buf[512], *seg[HTTP_MAX_SEGMENTS];
 	int n;
 
+	conns_request_started(s->conns, req);
 	n = http_split_path(req, buf, sizeof buf, seg);
 	if (n < 1) {
 		http_reply_error(req, 404, "not_found", "no such route");
@@ -221,7 +233,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 }
 
 /* Recount the inbox each second; arrivals in between are added by
- * ingress, so backpressure reacts within a loop turn. */
+ * ingress, so backpressure reacts within a loop turn. While the database
+ * cannot write, try one tiny write each second too: with no traffic (a
+ * load balancer that reads the 503 of /healthz sends none) nothing else
+ * would notice that the operator freed space. */
 static void depth_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
@@ -232,6 +247,12 @@ static void depth_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (n >= 0)
 		s->pending = n;
+	if (db_fault(s->db, NULL) != 0 && db_probe_write(s->db) == 0) {
+		dispatch_kick(s->dispatch);
+		outbox_kick(s->outbox);
+		timers_kick(s->timers);
+	}
+	metrics_set("ordo_database_write_failing", NULL, db_fault(s->db, NULL) != 0);
 	evtimer_add(s->depth_ev, &tv);
 }
 
@@ -249,6 +270,44 @@ static void batch_committed(void *arg)
 
 	outbox_kick(s->outbox);
 	timers_kick(s->timers);
+}
+
+/* Descriptors besides the connections: the database and its WAL, the
+ * listener, outgoing effects, logs. */
+#define FD_RESERVE 64
+
+/*
+ * Make room for max_connections open sockets: raise the soft limit on
+ * open files toward the hard one. If that is still too few, accept()
+ * would fail with EMFILE while connections wait in the backlog, which
+ * libevent retries at once, spinning the loop; cap connections below the
+ * limit instead, and say so. @return the cap to use.
+ */
+static int64_t fit_fd_limit(int64_t want)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)want + FD_RESERVE;
+	char have[24], cap[24];
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= need)
+		return want;
+	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need)
+		rl.rlim_cur = need;
+	else
+		rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+		return want;
+	if (rl.rlim_cur <= 2 * FD_RESERVE)
+		want = rl.rlim_cur / 2 > 0 ? (int64_t)rl.rlim_cur / 2 : 1;
+	else
+		want = (int64_t)rl.rlim_cur - FD_RESERVE;
+	snprintf(have, sizeof have, "%llu", (unsigned long long)rl.rlim_cur);
+	snprintf(cap, sizeof cap, "%lld", (long long)want);
+	log_warn("the open-file limit is below server.max_connections; connections are capped lower",
+	    "open_files", have, "max_connections", cap, NULL);
+	return want;
 }
 
 static int bound_port(struct evhttp_bound_socket *sock)
@@ -272,6 +331,8 @@ static void describe_metrics(void)
 	metrics_help("ordo_inbox_depth", "Events waiting in the inbox.");
 	metrics_help("ordo_handler_seconds", "Time spent in one handler run.");
 	metrics_help("ordo_workflow_load_failed", "1 while a merchant's latest script failed to load.");
+	metrics_help("ordo_database_write_failing",
+	    "1 while the database refuses writes (disk full, read-only, I/O error).");
 	metrics_inc("ordo_events_processed_total", NULL, 0);
 	metrics_inc("ordo_events_failed_total", NULL, 0);
 	metrics_inc("ordo_events_dead_lettered_total", NULL, 0);
@@ -317,15 +378,25 @@ int server_run(struct ordo_config *cfg)
 	s.outbox = outbox_new(s.base, s.db, lookup_config, committed, &s);
 	s.timers = timers_new(s.base, s.db, committed, &s);
 	s.http = evhttp_new(s.base);
+	if (s.http != NULL) {
+		struct conns_config cc = {
+			.max_connections = fit_fd_limit(cfg->server.max_connections),
+			.read_timeout_ms = cfg->server.read_timeout_ms,
+			.write_timeout_ms = cfg->server.write_timeout_ms,
+			.input_limit = cfg->server.header_limit + cfg->server.body_limit + 4096,
+		};
+		s.conns = conns_new(s.base, s.http, &cc);
+	}
 	if (s.dispatch == NULL || s.inbox == NULL || s.outbox == NULL || s.timers == NULL ||
-	    s.http == NULL)
+	    s.http == NULL || s.conns == NULL)
 		goto out;
 	dispatch_on_commit(s.dispatch, batch_committed, &s);
 	orders_set_observer(notify_order_changed, cfg);
 	evhttp_set_gencb(s.http, route, &s);
 	evhttp_set_max_body_size(s.http, (ev_ssize_t)cfg->server.body_limit);
-	evhttp_set_max_headers_size(s.http, 64 * 1024);
-	evhttp_set_timeout(s.http, 30);
+	evhttp_set_max_headers_size(s.http, (ev_ssize_t)cfg->server.header_limit);
+	/* No evhttp_set_timeout: conns owns the read deadline and the write
+	 * timeout of every connection. */
 	evhttp_set_allowed_methods(s.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 	    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
 	s.sock = evhttp_bind_socket_with_handle(s.http, cfg->server.listen_host,
@@ -358,7 +429,8 @@ int server_run(struct ordo_config *cfg)
 out:
 	free(err);
 	if (s.http)
-		evhttp_free(s.http);
+		evhttp_free(s.http);    /* closes every connection: before conns_free */
+	conns_free(s.conns);
 	orders_set_observer(NULL, NULL);
 	outbox_free(s.outbox);
 	timers_free(s.timers);

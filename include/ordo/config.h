@@ -113,6 +113,10 @@ struct server_config {
 	int durability_full;   /* 1 = synchronous=FULL (default), 0 = NORMAL */
 	int64_t body_limit;    /* bytes; default 1 MiB */
 	int64_t inbox_limit;   /* pending events past which webhooks get 503; default 100,000 */
+	int64_t header_limit;  /* bytes of request line and headers; default 64 KiB */
+	int64_t max_connections; /* open HTTP connections; default 1024 */
+	int64_t read_timeout_ms;  /* to send a complete request; default 10,000 */
+	int64_t write_timeout_ms; /* without progress taking an answer; default 30,000 */
 	char *scripts_dir;     /* absolute path of the Lua library (scripts/) */
 	int max_attempts;      /* handler attempts before a dead letter; default 8 */
 	int64_t retry_base_ms; /* first retry delay; default 1000 */

@@ -58,6 +58,20 @@ int db_commit(struct db *db);
 void db_rollback(struct db *db);        /* safe if no transaction is open */
 int db_in_transaction(struct db *db);
 
+/*
+ * Storage faults (disk full, read-only file, I/O error): a BEGIN, a
+ * statement inside a transaction that was then rolled back, or a COMMIT
+ * that failed with one marks the database faulted; the next COMMIT that
+ * succeeds clears it. @return the extended SQLite code of the fault
+ * (SQLITE_FULL, ...) or 0, with *msg (may be NULL) SQLite's words for it,
+ * valid until the next call into db.
+ */
+int db_fault(struct db *db, const char **msg);
+
+/* Commit one tiny write (meta 'write_probe') to find out whether a fault
+ * has cleared. @return 0 when it committed (the fault is cleared), -1. */
+int db_probe_write(struct db *db);
+
 /* Savepoints around one event's handler. @return 0 or -1. */
 int db_savepoint(struct db *db);
 int db_release(struct db *db);

@@ -16,7 +16,8 @@ struct evhttp_request;
 /* Send `body` (stolen; NULL sends {}) with status and JSON content type. */
 void http_reply_json(struct evhttp_request *req, int status, json_t *body);
 
-/* Send the error envelope. */
+/* Send the error envelope. A 503 carries Retry-After: 5 unless the
+ * caller has set one. */
 void http_reply_error(struct evhttp_request *req, int status, const char *code,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 

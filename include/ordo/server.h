@@ -9,6 +9,7 @@
 #include "ordo/config.h"
 #include "ordo/sandbox.h"
 
+struct conns;
 struct db;
 struct dispatch;
 struct outbox;
@@ -34,6 +35,7 @@ struct server {
 	struct outbox *outbox;
 	struct timers *timers;
 	struct evhttp *http;
+	struct conns *conns;            /* the cap and deadlines of http's connections */
 	struct evhttp_bound_socket *sock;
 	struct event *sig_term, *sig_int, *sig_hup, *depth_ev;
 	int64_t pending;                /* inbox depth: counted each second, plus arrivals */

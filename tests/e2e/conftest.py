@@ -381,10 +381,10 @@ merchants:
 class Ordo:
     """One `ordo serve` process and an HTTP client for it."""
 
-    def __init__(self, tmp, config):
+    def __init__(self, tmp, config, db=None):
         self.tmp = Path(tmp)
         self.config = Path(config)
-        self.db = self.tmp / "ordo.db"
+        self.db = Path(db) if db else self.tmp / "ordo.db"
         self.proc = None
         self.port = None
         self.runs = 0
@@ -638,7 +638,7 @@ def ordo_factory(tmp_path):
         cfg = write_config(d, **options)
         if edit:
             cfg.write_text(edit(cfg.read_text()))
-        o = Ordo(d, cfg)
+        o = Ordo(d, cfg, db=options.get("db"))
         started.append(o)
         return o.start()
 

@@ -43,6 +43,7 @@
 
 #include "ordo/clock.h"
 #include "ordo/config.h"
+#include "ordo/conns.h"
 #include "ordo/crypto.h"
 #include "ordo/db.h"
 #include "ordo/dispatch.h"
@@ -94,9 +95,15 @@ static int verbose;
 static void healthz(struct server *s, struct evhttp_request *req)
 {
 	int64_t depth = inbox_depth(s->db);
+	const char *fault = NULL;
 
 	if (depth < 0) {
 		http_reply_error(req, 503, "unavailable", "the database does not answer");
+		return;
+	}
+	if (!s->stopping && db_fault(s->db, &fault) != 0) {
+		http_reply_json(req, 503, json_pack("{s:s,s:I,s:s+}", "status", "degraded",
+		    "inbox_depth", (json_int_t)depth, "error", "the database cannot write: ", fault));
 		return;
 	}
 	http_reply_json(req, s->stopping ? 503 : 200, json_pack("{s:s,s:I}",
@@ -125,6 +132,7 @@ static void route(struct evhttp_request *req, void *arg)
 	char buf[512], *seg[HTTP_MAX_SEGMENTS];
 	int n;
 
+	conns_request_started(s->conns, req);
 	n = http_split_path(req, buf, sizeof buf, seg);
 	if (n < 1) {
 		http_reply_error(req, 404, "not_found", "no such route");
@@ -187,6 +195,7 @@ static void server_down(void)
 {
 	if (srv.http)
 		evhttp_free(srv.http);
+	conns_free(srv.conns);
 	inbox_free(srv.inbox);
 	dispatch_free(srv.dispatch);
 	if (srv.depth_ev)
@@ -232,12 +241,20 @@ static void server_up(void)
 	srv.dispatch = dispatch_new(srv.base, srv.db, &dc, lookup, &srv);
 	srv.inbox = inbox_new(srv.base, srv.db, committed, &srv);
 	srv.http = evhttp_new(srv.base);
-	if (srv.dispatch == NULL || srv.inbox == NULL || srv.http == NULL)
+	if (srv.http != NULL) {
+		struct conns_config cc = {
+			.max_connections = cfg->server.max_connections,
+			.read_timeout_ms = cfg->server.read_timeout_ms,
+			.write_timeout_ms = cfg->server.write_timeout_ms,
+			.input_limit = cfg->server.header_limit + cfg->server.body_limit + 4096,
+		};
+		srv.conns = conns_new(srv.base, srv.http, &cc);
+	}
+	if (srv.dispatch == NULL || srv.inbox == NULL || srv.http == NULL || srv.conns == NULL)
 		goto fail;
 	evhttp_set_gencb(srv.http, route, &srv);
 	evhttp_set_max_body_size(srv.http, (ev_ssize_t)cfg->server.body_limit);
-	evhttp_set_max_headers_size(srv.http, 64 * 1024);
-	evhttp_set_timeout(srv.http, 30);
+	evhttp_set_max_headers_size(srv.http, (ev_ssize_t)cfg->server.header_limit);
 	evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 	    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
 	srv.sock = evhttp_bind_socket_with_handle(srv.http, "127.0.0.1", 0);

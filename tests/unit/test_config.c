@@ -127,6 +127,10 @@ static void test_full_config(void)
 	    "  durability: normal\n"
 	    "  body_limit: 512KiB\n"
 	    "  inbox_limit: 5000\n"
+	    "  header_limit: 16KiB\n"
+	    "  max_connections: 64\n"
+	    "  read_timeout: 2500ms\n"
+	    "  write_timeout: 1m\n"
 	    "  scripts: ../scripts/\n"
 	    "  retry:\n"
 	    "    max_attempts: 5\n"
@@ -170,6 +174,10 @@ static void test_full_config(void)
 	CHECK_INT(cfg->server.durability_full, 0);
 	CHECK_INT(cfg->server.body_limit, 512 * 1024);
 	CHECK_INT(cfg->server.inbox_limit, 5000);
+	CHECK_INT(cfg->server.header_limit, 16 * 1024);
+	CHECK_INT(cfg->server.max_connections, 64);
+	CHECK_INT(cfg->server.read_timeout_ms, 2500);
+	CHECK_INT(cfg->server.write_timeout_ms, 60 * 1000);
 	CHECK_STR(cfg->server.scripts_dir, at("scripts"));
 	CHECK_INT(cfg->server.max_attempts, 5);
 	CHECK_INT(cfg->server.retry_base_ms, 250);
@@ -193,7 +201,7 @@ static void test_full_config(void)
 	CHECK_INT(m->instruction_limit, 5000);
 	CHECK_INT(m->memory_limit, 2 * 1024 * 1024);
 	CHECK_INT(m->webhook_rate, 25);
-	CHECK_INT(m->line, 13);
+	CHECK_INT(m->line, 17);
 
 	m = &cfg->merchants[1];
 	CHECK_STR(m->id, "kyoto_tea-2");
@@ -205,7 +213,7 @@ static void test_full_config(void)
 	CHECK_INT(m->instruction_limit, 10000000);
 	CHECK_INT(m->memory_limit, 64 * 1024 * 1024);
 	CHECK_INT(m->webhook_rate, 0);
-	CHECK_INT(m->line, 27);
+	CHECK_INT(m->line, 31);
 
 	CHECK(config_merchant(cfg, "acme") == &cfg->merchants[0]);
 	CHECK(config_merchant(cfg, "kyoto_tea-2") == &cfg->merchants[1]);
@@ -230,6 +238,10 @@ static void test_defaults(void)
 	CHECK_INT(cfg->server.durability_full, 1);
 	CHECK_INT(cfg->server.body_limit, 1024 * 1024);
 	CHECK_INT(cfg->server.inbox_limit, 100000);
+	CHECK_INT(cfg->server.header_limit, 64 * 1024);
+	CHECK_INT(cfg->server.max_connections, 1024);
+	CHECK_INT(cfg->server.read_timeout_ms, 10 * 1000);
+	CHECK_INT(cfg->server.write_timeout_ms, 30 * 1000);
 	CHECK_STR(cfg->server.scripts_dir, at("scripts"));
 	CHECK_INT(cfg->server.max_attempts, 8);
 	CHECK_INT(cfg->server.retry_base_ms, 1000);
@@ -406,7 +418,8 @@ static void test_errors(void)
 		/* server */
 		{ "server: [1]\n", 1, 9, "server: expected a mapping, got a list" },
 		{ "server:\n  listn: x\n", 2, 3, "unknown key \"listn\" in server (allowed: "
-		    "listen, database, durability, body_limit, scripts, retry, inbox_limit)" },
+		    "listen, database, durability, body_limit, scripts, retry, inbox_limit, "
+		    "header_limit, max_connections, read_timeout, write_timeout)" },
 		{ "server:\n  listen: \":1\"\n  listen: \":2\"\n", 3, 3,
 		    "duplicate key \"listen\" in server" },
 		{ "server:\n  listen: {a: 1}\n", 2, 11, "server.listen: expected a string, got a mapping" },
@@ -418,6 +431,22 @@ static void test_errors(void)
 		{ "server:\n  inbox_limit: 0\n", 2, 16, "server.inbox_limit: must be between 1 and 100000000, got 0" },
 		{ "server:\n  body_limit: 2GiB\n", 2, 15,
 		    "server.body_limit: must be between 1 byte and 1GiB, got \"2GiB\"" },
+		{ "server:\n  header_limit: 512\n", 2, 17,
+		    "server.header_limit: must be between 1KiB and 1MiB, got \"512\"" },
+		{ "server:\n  header_limit: 2MiB\n", 2, 17,
+		    "server.header_limit: must be between 1KiB and 1MiB, got \"2MiB\"" },
+		{ "server:\n  max_connections: 0\n", 2, 20,
+		    "server.max_connections: must be between 1 and 1000000, got 0" },
+		{ "server:\n  max_connections: lots\n", 2, 20,
+		    "server.max_connections: expected an integer, got \"lots\"" },
+		{ "server:\n  read_timeout: 10\n", 2, 17,
+		    "server.read_timeout: bad duration \"10\"" },
+		{ "server:\n  read_timeout: 50ms\n", 2, 17,
+		    "server.read_timeout: must be between 100ms and 1h, got \"50ms\"" },
+		{ "server:\n  write_timeout: 2h\n", 2, 18,
+		    "server.write_timeout: must be between 100ms and 1h, got \"2h\"" },
+		{ "server:\n  write_timeout: [1s]\n", 2, 18,
+		    "server.write_timeout: expected a string, got a list" },
 		{ "server:\n  database: ../flows\n", 2, 13, "is a folder; name the database file" },
 		{ "server:\n  scripts: ../nowhere\n", 2, 12,
 		    "server.scripts: cannot open folder" },
