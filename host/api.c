@@ -20,6 +20,11 @@
  *   POST /api/v1/purchase-orders                   {supplier, sku, quantity, location}
  *   GET  /api/v1/purchase-orders/{id}
  *   POST /api/v1/purchase-orders/{id}/receive      {quantity}
+ *   GET  /api/v1/orders/{id}/digital               its download grants and license keys
+ *   GET  /api/v1/license-pools/{sku}               free, assigned and revoked keys
+ *   POST /api/v1/license-pools/{sku}/keys          {keys: [...]}: import; duplicates reported
+ *   GET  /api/v1/grants/{id}
+ *   POST /api/v1/grants/{id}/revoke|extend         extend: {expires_at, downloads}
  *
  * Depends on orders, dispatch, outbox, crypto, http. A key is compared as SHA-256
  * digests with a constant-time compare, against every key of every
@@ -39,6 +44,7 @@
 #include "ordo/orders.h"
 #include "ordo/clock.h"
 #include "ordo/db.h"
+#include "ordo/digital.h"
 #include "ordo/fulfillment.h"
 #include "ordo/inbox.h"
 #include "ordo/inventory.h"
@@ -891,6 +897,130 @@ static void po_route(struct server *s, struct evhttp_request *req,
 	http_reply_error(req, 404, "not_found", "no such route");
 }
 
+static void digital_fail(struct evhttp_request *req, const char *err)
+{
+	if (strncmp(err, "database error", 14) == 0)
+		http_reply_error(req, 503, "unavailable", "%s", err);
+	else if (strstr(err, " not found") != NULL)
+		http_reply_error(req, 404, "not_found", "%s", err);
+	else if (strstr(err, "; it cannot be ") != NULL)
+		http_reply_error(req, 409, "conflict", "%s", err);
+	else
+		http_reply_error(req, 422, "invalid_request", "%s", err);
+}
+
+/* POST /license-pools/{sku}/keys {"keys": [...]}, GET /license-pools/{sku} */
+static void pools_route(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const struct digital_product *p = n >= 4 ? config_digital(m, seg[3]) : NULL;
+	char err[DIGITAL_ERRLEN] = "";
+	json_t *body, *out;
+
+	if (p == NULL || !p->license || n > 5 || (n == 5 && strcmp(seg[4], "keys") != 0)) {
+		http_reply_error(req, 404, "not_found", "no license pool \"%s\": the SKU must be a"
+		    " digital product with license: true", n >= 4 ? seg[3] : "");
+		return;
+	}
+	if (n == 4 && cmd == EVHTTP_REQ_GET) {
+		out = digital_pool(s->db, m->id, p->sku);
+		if (out == NULL)
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		else
+			http_reply_json(req, 200, out);
+		return;
+	}
+	if (n != 5 || cmd != EVHTTP_REQ_POST) {
+		http_reply_error(req, 405, "method_not_allowed", "GET /license-pools/{sku},"
+		    " POST /license-pools/{sku}/keys");
+		return;
+	}
+	if ((body = body_object(req)) == NULL)
+		return;
+	if (db_begin(s->db) != 0) {
+		json_decref(body);
+		http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		return;
+	}
+	out = digital_import_keys(s->db, m, p->sku, json_object_get(body, "keys"), err);
+	json_decref(body);
+	if (out == NULL || db_commit(s->db) != 0) {
+		db_rollback(s->db);
+		json_decref(out);
+		digital_fail(req, err[0] ? err : "database error");
+		return;
+	}
+	http_reply_json(req, 200, out);
+}
+
+/* GET /grants/{id}, POST /grants/{id}/revoke, POST /grants/{id}/extend
+ * {"expires_at": t, "downloads": n} */
+static void grants_route(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	char err[DIGITAL_ERRLEN] = "";
+	int64_t id, at = -1, more = 0;
+	const json_t *v;
+	json_t *body, *out;
+	int rc;
+
+	if (n < 4 || parse_id(seg[3], &id) != 0 || n > 5) {
+		http_reply_error(req, 404, "not_found", "no such download grant");
+		return;
+	}
+	if (n == 4) {
+		if (cmd != EVHTTP_REQ_GET)
+			http_reply_error(req, 405, "method_not_allowed", "use GET");
+		else if ((out = digital_grant_get(s->db, m->id, id)) == NULL)
+			http_reply_error(req, 404, "not_found", "no download grant %" PRId64, id);
+		else
+			http_reply_json(req, 200, json_pack("{s:o}", "grant", out));
+		return;
+	}
+	if (strcmp(seg[4], "revoke") != 0 && strcmp(seg[4], "extend") != 0) {
+		http_reply_error(req, 404, "not_found", "no grant action \"%s\" (revoke, extend)",
+		    seg[4]);
+		return;
+	}
+	if (cmd != EVHTTP_REQ_POST) {
+		http_reply_error(req, 405, "method_not_allowed", "use POST");
+		return;
+	}
+	if ((body = body_object(req)) == NULL)
+		return;
+	if (strcmp(seg[4], "extend") == 0) {
+		if ((v = json_object_get(body, "expires_at")) != NULL &&
+		    (!json_is_string(v) || clock_parse_iso(json_string_value(v), &at) != 0)) {
+			json_decref(body);
+			http_reply_error(req, 422, "invalid_request", "expires_at must be an ISO 8601"
+			    " time such as 2026-12-31T23:59:59Z");
+			return;
+		}
+		if ((v = json_object_get(body, "downloads")) != NULL && !json_is_integer(v)) {
+			json_decref(body);
+			http_reply_error(req, 422, "invalid_request", "downloads must be a whole number");
+			return;
+		}
+		more = v ? json_integer_value(v) : 0;
+	}
+	json_decref(body);
+	if (db_begin(s->db) != 0) {
+		http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		return;
+	}
+	rc = strcmp(seg[4], "revoke") == 0 ? digital_grant_revoke(s->db, m->id, id, err)
+	    : digital_grant_extend(s->db, m->id, id, at, more, err);
+	if (rc != 0 || db_commit(s->db) != 0) {
+		db_rollback(s->db);
+		digital_fail(req, err[0] ? err : "database error");
+		return;
+	}
+	out = digital_grant_get(s->db, m->id, id);
+	http_reply_json(req, 200, json_pack("{s:o*}", "grant", out));
+}
+
 void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 {
 	const struct merchant_config *m = authenticate(s, req);
@@ -920,6 +1050,27 @@ void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 	}
 	if (n >= 3 && strcmp(seg[2], "purchase-orders") == 0) {
 		po_route(s, req, m, seg, n);
+		return;
+	}
+	if (n >= 3 && strcmp(seg[2], "license-pools") == 0) {
+		pools_route(s, req, m, seg, n);
+		return;
+	}
+	if (n >= 3 && strcmp(seg[2], "grants") == 0) {
+		grants_route(s, req, m, seg, n);
+		return;
+	}
+	if (n == 5 && strcmp(seg[2], "orders") == 0 && strcmp(seg[4], "digital") == 0 &&
+	    cmd == EVHTTP_REQ_GET) {
+		int64_t oid;
+		json_t *out;
+
+		if (parse_id(seg[3], &oid) != 0 || (out = orders_get(s->db, m->id, oid, 0)) == NULL) {
+			http_reply_error(req, 404, "not_found", "no order \"%s\"", seg[3]);
+			return;
+		}
+		json_decref(out);
+		http_reply_json(req, 200, digital_order(s->db, m->id, oid));
 		return;
 	}
 	if (n >= 3 && strcmp(seg[2], "orders") == 0) {

@@ -951,8 +951,13 @@ out:
 
 static const char *const merchant_keys[] = {
 	"id", "name", "currency", "timezone", "workflow", "api_keys", "channels",
-	"limits", "payments", "notifications", "webhooks", "effects", "locations", "suppliers", NULL,
+	"limits", "payments", "notifications", "webhooks", "effects", "locations", "suppliers",
+	"digital", NULL,
 };
+static const char *const digital_keys[] = {
+	"assets", "base_url", "link_expiry", "download_limit", "products", NULL,
+};
+static const char *const product_keys[] = { "sku", "file", "content_type", "license", NULL };
 static const char *const supplier_keys[] = {
 	"id", "name", "url", "secret", "lead_time_days", "location", NULL,
 };
@@ -1451,6 +1456,161 @@ static int parse_suppliers(struct ctx *c, const yaml_node_t *list,
 	return 0;
 }
 
+/*
+ * A product's file: relative, no "." or ".." segment, and once symlinks are
+ * resolved a regular file inside the asset folder. Downloads serve only what
+ * passed here (the token names a grant, never a path).
+ */
+static int check_asset(struct ctx *c, const yaml_node_t *v, const char *where,
+    const struct digital_config *d, const char *file)
+{
+	char *path = NULL, *real = NULL, shown[80], *copy, *seg, *save = NULL;
+	size_t alen = d->assets ? strlen(d->assets) : 0;
+	struct stat st;
+	int bad = file[0] == '\0' || file[0] == '/' || strlen(file) > 1024;
+	int rc = -1;
+
+	show(file, strlen(file), shown, sizeof shown);
+	if ((copy = strdup(file)) == NULL)
+		return fail(c, v, "out of memory");
+	for (seg = strtok_r(copy, "/", &save); !bad && seg; seg = strtok_r(NULL, "/", &save))
+		bad = strcmp(seg, ".") == 0 || strcmp(seg, "..") == 0;
+	free(copy);
+	if (bad)
+		return fail(c, v, "%s: \"%s\" must be a path inside digital.assets, without"
+		    " \"..\" or a leading \"/\"", where, shown);
+	if (d->assets == NULL)
+		return fail(c, v, "%s: a file needs digital.assets, the folder it is in", where);
+	if (asprintf(&path, "%s/%s", d->assets, file) < 0)
+		return fail(c, v, "out of memory");
+	if ((real = realpath(path, NULL)) == NULL)
+		fail(c, v, "%s: cannot open %s: %s", where, path, strerror(errno));
+	else if (strncmp(real, d->assets, alen) != 0 || real[alen] != '/')
+		fail(c, v, "%s: %s leads outside digital.assets (%s)", where, path, real);
+	else if (stat(real, &st) != 0 || !S_ISREG(st.st_mode))
+		fail(c, v, "%s: %s is not a file", where, path);
+	else
+		rc = 0;
+	free(path);
+	free(real);
+	return rc;
+}
+
+static int parse_products(struct ctx *c, const yaml_node_t *list, const char *where,
+    struct digital_config *d)
+{
+	size_t n;
+	int rc;
+
+	if ((rc = want(c, list, YAML_SEQUENCE_NODE, where)) <= 0)
+		return rc;
+	n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+	if ((d->products = calloc(n ? n : 1, sizeof *d->products)) == NULL)
+		return fail(c, list, "out of memory");
+	d->n_products = n;
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_t *map = node_at(c, list->data.sequence.items.start[i]), *v, *fv;
+		struct digital_product *p = &d->products[i];
+		char w[180], wk[200], *lic = NULL;
+
+		snprintf(w, sizeof w, "%s[%zu]", where, i);
+		if (map == NULL || map->type != YAML_MAPPING_NODE)
+			return fail(c, map ? map : list, "%s: expected a mapping with sku and file"
+			    " (or license: true)", w);
+		if (check_keys(c, map, w, product_keys) != 0)
+			return -1;
+		if ((v = require(c, map, w, "sku")) == NULL ||
+		    get_string(c, v, sub(wk, sizeof wk, w, "sku"), &p->sku) != 0)
+			return -1;
+		if (p->sku[0] == '\0' || strlen(p->sku) > 255)
+			return fail(c, v, "%s: a SKU must be 1 to 255 bytes", wk);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(d->products[j].sku, p->sku) == 0)
+				return fail(c, v, "%s: duplicate digital product \"%s\"", wk, p->sku);
+		if ((v = map_get(c, map, "license")) != NULL) {
+			if (get_string(c, v, sub(wk, sizeof wk, w, "license"), &lic) != 0)
+				return -1;
+			p->license = strcmp(lic, "true") == 0;
+			rc = p->license || strcmp(lic, "false") == 0 ? 0 : -1;
+			free(lic);
+			if (rc != 0)
+				return fail(c, v, "%s: expected true or false", wk);
+		}
+		if ((fv = map_get(c, map, "file")) != NULL) {
+			if (get_string(c, fv, sub(wk, sizeof wk, w, "file"), &p->file) != 0 ||
+			    check_asset(c, fv, wk, d, p->file) != 0)
+				return -1;
+		}
+		if ((fv == NULL) == !p->license)
+			return fail(c, map, "%s: give either file (a download) or license: true"
+			    " (a key from the pool)", w);
+		if ((v = map_get(c, map, "content_type")) != NULL &&
+		    get_string(c, v, sub(wk, sizeof wk, w, "content_type"), &p->content_type) != 0)
+			return -1;
+		if (p->content_type && (p->content_type[0] == '\0' ||
+		    strcspn(p->content_type, "\r\n") != strlen(p->content_type)))
+			return fail(c, v, "%s: expected a media type such as application/pdf", wk);
+	}
+	return 0;
+}
+
+static int parse_digital(struct ctx *c, const yaml_node_t *map, const char *where,
+    struct merchant_config *m)
+{
+	struct digital_config *d = &m->digital;
+	const yaml_node_t *v;
+	char w[150], *text = NULL, *path = NULL;
+	struct stat st;
+	int rc;
+
+	if ((rc = want(c, map, YAML_MAPPING_NODE, where)) <= 0)
+		return rc;
+	if (check_keys(c, map, where, digital_keys) != 0)
+		return -1;
+	if ((v = map_get(c, map, "assets")) != NULL) {
+		sub(w, sizeof w, where, "assets");
+		if (get_string(c, v, w, &text) != 0)
+			return -1;
+		path = text[0] ? path_join(c->dir, text) : NULL;
+		free(text);
+		if (path == NULL)
+			return fail(c, v, "%s: expected the path of a folder", w);
+		d->assets = realpath(path, NULL);
+		rc = d->assets == NULL ? fail(c, v, "%s: cannot open %s: %s", w, path, strerror(errno))
+		    : stat(d->assets, &st) != 0 || !S_ISDIR(st.st_mode)
+		    ? fail(c, v, "%s: %s is not a folder", w, path) : 0;
+		free(path);
+		if (rc != 0)
+			return -1;
+	}
+	if ((v = map_get(c, map, "base_url")) != NULL) {
+		if (get_url(c, v, sub(w, sizeof w, where, "base_url"), &d->base_url) != 0)
+			return -1;
+		if (d->base_url[0] && d->base_url[strlen(d->base_url) - 1] == '/')
+			d->base_url[strlen(d->base_url) - 1] = '\0';
+	}
+	if ((v = map_get(c, map, "link_expiry")) != NULL &&
+	    get_unit(c, v, sub(w, sizeof w, where, "link_expiry"), 1, 1000, INT64_C(3650) * 86400000,
+	    "1s and 3650d", &d->link_expiry_ms) != 0)
+		return -1;
+	if ((v = map_get(c, map, "download_limit")) != NULL &&
+	    get_int(c, v, sub(w, sizeof w, where, "download_limit"), 1, 1000000,
+	    &d->download_limit) != 0)
+		return -1;
+	if ((v = map_get(c, map, "products")) != NULL &&
+	    parse_products(c, v, sub(w, sizeof w, where, "products"), d) != 0)
+		return -1;
+	return 0;
+}
+
+const struct digital_product *config_digital(const struct merchant_config *m, const char *sku)
+{
+	for (size_t i = 0; m != NULL && sku != NULL && i < m->digital.n_products; i++)
+		if (strcmp(m->digital.products[i].sku, sku) == 0)
+			return &m->digital.products[i];
+	return NULL;
+}
+
 const struct supplier_config *config_supplier(const struct merchant_config *m, const char *id)
 {
 	for (size_t i = 0; m != NULL && id != NULL && i < m->n_suppliers; i++)
@@ -1478,6 +1638,8 @@ static int parse_merchant(struct ctx *c, const yaml_node_t *map, size_t idx)
 	snprintf(where, sizeof where, "merchants[%zu]", idx);
 	m->line = (int)map->start_mark.line + 1;
 	m->instruction_limit = 10000000;
+	m->digital.link_expiry_ms = INT64_C(7) * 86400000;
+	m->digital.download_limit = 5;
 	m->memory_limit = 64 * MIB;
 	m->effects.timeout_ms = 10000;
 	m->effects.max_attempts = 8;
@@ -1581,6 +1743,9 @@ static int parse_merchant(struct ctx *c, const yaml_node_t *map, size_t idx)
 	/* After locations: a supplier names the one it delivers to. */
 	if ((v = map_get(c, map, "suppliers")) != NULL &&
 	    parse_suppliers(c, v, sub(w, sizeof w, where, "suppliers"), m) != 0)
+		goto out;
+	if ((v = map_get(c, map, "digital")) != NULL &&
+	    parse_digital(c, v, sub(w, sizeof w, where, "digital"), m) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -1946,6 +2111,14 @@ void config_free(struct ordo_config *cfg)
 			free(m->suppliers[k].location);
 		}
 		free(m->suppliers);
+		for (size_t k = 0; k < m->digital.n_products; k++) {
+			free(m->digital.products[k].sku);
+			free(m->digital.products[k].file);
+			free(m->digital.products[k].content_type);
+		}
+		free(m->digital.products);
+		free(m->digital.assets);
+		free(m->digital.base_url);
 	}
 	free(cfg->merchants);
 	free(cfg->server.listen_host);

@@ -367,6 +367,48 @@ static const char *const migrations[] = {
 	"  event_id INTEGER"
 	") STRICT;"
 	"CREATE INDEX dropships_order ON dropships(order_id);",
+
+	/* 9: digital delivery: download grants, their downloads, license keys */
+	"CREATE TABLE digital_grants ("
+	"  id INTEGER PRIMARY KEY,"
+	"  merchant TEXT NOT NULL,"
+	"  order_id INTEGER NOT NULL REFERENCES orders(id),"
+	"  line_no INTEGER NOT NULL,"
+	"  sku TEXT NOT NULL,"
+	"  file TEXT NOT NULL,"               /* relative to the merchant's digital.assets */
+	"  token_hash TEXT NOT NULL UNIQUE,"  /* SHA-256 of the token, hex; never the token */
+	"  expires_at INTEGER NOT NULL,"
+	"  download_limit INTEGER NOT NULL CHECK (download_limit > 0),"
+	"  downloads INTEGER NOT NULL DEFAULT 0 CHECK (downloads >= 0 AND downloads <= download_limit),"
+	"  revoked_at INTEGER,"
+	"  created_at INTEGER NOT NULL,"
+	"  event_id INTEGER"
+	") STRICT;"
+	"CREATE INDEX digital_grants_order ON digital_grants(order_id);"
+	"CREATE TABLE digital_downloads ("
+	"  id INTEGER PRIMARY KEY,"
+	"  grant_id INTEGER NOT NULL REFERENCES digital_grants(id),"
+	"  at INTEGER NOT NULL,"
+	"  remote TEXT NOT NULL,"
+	"  first_byte INTEGER NOT NULL,"
+	"  bytes INTEGER NOT NULL"
+	") STRICT;"
+	"CREATE INDEX digital_downloads_grant ON digital_downloads(grant_id);"
+	"CREATE TABLE license_keys ("
+	"  id INTEGER PRIMARY KEY,"
+	"  merchant TEXT NOT NULL,"
+	"  sku TEXT NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  order_id INTEGER REFERENCES orders(id),"
+	"  line_no INTEGER,"
+	"  assigned_at INTEGER,"
+	"  revoked_at INTEGER,"
+	"  added_at INTEGER NOT NULL,"
+	"  UNIQUE (merchant, sku, key)"
+	") STRICT;"
+	"CREATE INDEX license_keys_free ON license_keys(merchant, sku, id)"
+	"  WHERE order_id IS NULL AND revoked_at IS NULL;"
+	"CREATE INDEX license_keys_order ON license_keys(order_id) WHERE order_id IS NOT NULL;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

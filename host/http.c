@@ -15,17 +15,21 @@
 
 #include "ordo/http.h"
 
-static const char *reason(int status)
+const char *http_reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 201: return "Created";
 	case 202: return "Accepted";
+	case 206: return "Partial Content";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
+	case 410: return "Gone";
 	case 413: return "Payload Too Large";
+	case 416: return "Range Not Satisfiable";
 	case 422: return "Unprocessable Entity";
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
@@ -42,7 +46,7 @@ void http_reply_text(struct evhttp_request *req, int status, const char *type,
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
 	if (buf != NULL)
 		evbuffer_add(buf, text, len);
-	evhttp_send_reply(req, status, reason(status), buf);
+	evhttp_send_reply(req, status, http_reason(status), buf);
 	if (buf != NULL)
 		evbuffer_free(buf);
 }

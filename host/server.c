@@ -25,6 +25,7 @@
 #include "ordo/crypto.h"
 #include "ordo/db.h"
 #include "ordo/dispatch.h"
+#include "ordo/download.h"
 #include "ordo/http.h"
 #include "ordo/inbox.h"
 #include "ordo/l_effects.h"
@@ -50,6 +51,7 @@ const struct sandbox_module server_modules[] = {
 	{ "fulfillment", l_fulfillment_open },
 	{ "purchasing", l_purchasing_open },
 	{ "dropship", l_dropship_open },
+	{ "digital", l_digital_open },
 	{ NULL, NULL },
 };
 
@@ -182,6 +184,8 @@ static void route(struct evhttp_request *req, void *arg)
 		ingress_webhook(s, req, seg, n);
 	} else if (n >= 2 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0) {
 		api_handle(s, req, seg, n);
+	} else if (n == 2 && strcmp(seg[0], "d") == 0) {
+		download_serve(s->db, s->cfg, req, seg[1]);
 	} else if (n == 1 && strcmp(seg[0], "healthz") == 0) {
 		healthz(s, req);
 	} else if (n == 1 && strcmp(seg[0], "metrics") == 0) {

@@ -50,6 +50,24 @@ struct supplier_config {
 };
 
 /* An outgoing webhook subscription. */
+/* A digital SKU: a file from the asset folder, or a key from its pool. */
+struct digital_product {
+	char *sku;
+	char *file;          /* relative to digital.assets (checked inside it); NULL for a key */
+	char *content_type;  /* NULL: from the file's extension */
+	int license;         /* 1: one license key per unit from the SKU's pool */
+};
+
+/* merchants[].digital: download links and what is sold digitally. */
+struct digital_config {
+	char *assets;            /* absolute folder (realpath); NULL when none */
+	char *base_url;          /* prefix of links ("https://dl.example.com"); NULL: path only */
+	int64_t link_expiry_ms;  /* default 7 days */
+	int64_t download_limit;  /* downloads per link; default 5 */
+	struct digital_product *products;
+	size_t n_products;
+};
+
 struct webhook_sub {
 	char *url;
 	char *secret;
@@ -98,10 +116,14 @@ struct merchant_config {
 	size_t n_locations;
 	struct supplier_config *suppliers;
 	size_t n_suppliers;
+	struct digital_config digital;
 };
 
 /* The merchant's supplier `id`, or NULL. */
 const struct supplier_config *config_supplier(const struct merchant_config *m, const char *id);
+
+/* The merchant's digital product `sku`, or NULL. */
+const struct digital_product *config_digital(const struct merchant_config *m, const char *sku);
 
 /* The merchant's location `id`, or NULL. */
 const struct location_config *config_location(const struct merchant_config *m, const char *id);

@@ -21,6 +21,9 @@ void http_reply_json(struct evhttp_request *req, int status, json_t *body);
 void http_reply_error(struct evhttp_request *req, int status, const char *code,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* The reason phrase of a status we send ("Gone"), or "". */
+const char *http_reason(int status);
+
 /* Send plain text with a content type. */
 void http_reply_text(struct evhttp_request *req, int status, const char *type,
     const char *text, size_t len);

@@ -29,6 +29,7 @@ int l_inventory_open(lua_State *L);       /* inventory.* (host/l_inventory.c) */
 int l_fulfillment_open(lua_State *L);     /* fulfillment.* (host/l_fulfillment.c) */
 int l_purchasing_open(lua_State *L);      /* purchasing.* (host/l_purchasing.c) */
 int l_dropship_open(lua_State *L);        /* dropship.* (host/l_dropship.c) */
+int l_digital_open(lua_State *L);         /* digital.* (host/l_digital.c) */
 
 /* The translator of subscription_renewal_due timer events: the host
  * creates the renewal order once and schedules the next renewal. */

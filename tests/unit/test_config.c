@@ -580,6 +580,26 @@ static void test_errors(void)
 		{ M0 "    locations: [{id: wh}]\n    suppliers:\n      - {id: s1, url: \"http://h/\","
 		    " secret: x, location: mars}\n", 7, 57,
 		    "merchants[0].suppliers[0].location: no location \"mars\"" },
+		/* digital */
+		{ M0 "    digital:\n      products:\n        - {sku: EB}\n", 7, 11,
+		    "merchants[0].digital.products[0]: give either file (a download) or license: true" },
+		{ M0 "    digital:\n      products:\n        - {sku: EB, license: maybe}\n", 7, 30,
+		    "merchants[0].digital.products[0].license: expected true or false" },
+		{ M0 "    digital:\n      products:\n        - {sku: EB, file: a.pdf}\n", 7, 27,
+		    "merchants[0].digital.products[0].file: a file needs digital.assets" },
+		{ M0 "    digital:\n      products:\n        - {sku: EB, file: ../a.pdf}\n", 7, 27,
+		    "file: \"../a.pdf\" must be a path inside digital.assets" },
+		{ M0 "    digital:\n      products:\n        - {sku: EB, license: true}\n"
+		    "        - {sku: EB, license: true}\n", 8, 17,
+		    "merchants[0].digital.products[1].sku: duplicate digital product \"EB\"" },
+		{ M0 "    digital: {download_limit: 0}\n", 5, 31,
+		    "merchants[0].digital.download_limit: must be between 1 and 1000000" },
+		{ M0 "    digital: {link_expiry: forever}\n", 5, 28,
+		    "merchants[0].digital.link_expiry: bad duration \"forever\"" },
+		{ M0 "    digital: {assets: /nonexistent/assets}\n", 5, 23,
+		    "merchants[0].digital.assets: cannot open /nonexistent/assets" },
+		{ M0 "    digital: {colour: red}\n", 5, 15,
+		    "unknown key \"colour\" in merchants[0].digital" },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -651,6 +671,9 @@ static void test_effect_sections(void)
 		CHECK_INT(m->effects.max_attempts, 8);
 		CHECK_INT(m->effects.concurrency, 4);
 		CHECK(m->notify_url == NULL && m->n_webhooks == 0);
+		CHECK_INT(m->digital.link_expiry_ms, INT64_C(7) * 86400000);
+		CHECK_INT(m->digital.download_limit, 5);
+		CHECK(m->digital.n_products == 0 && config_digital(m, "X") == NULL);
 	}
 	config_free(cfg);
 	free(err);
@@ -846,7 +869,8 @@ static void test_shipped_configs(void)
 		"ACME_API_KEY", "ACME_API_KEY_NEXT", "ACME_SHOPIFY_SECRET",
 		"ACME_WC_SECRET", "ACME_GENERIC_SECRET", "KYOTO_API_KEY",
 		"KYOTO_WC_SECRET", "ACME_STRIPE_KEY", "ACME_NOTIFY_SECRET",
-		"ACME_ERP_HOOK_SECRET", "ACME_CARRIER_SECRET", NULL,
+		"ACME_ERP_HOOK_SECRET", "ACME_CARRIER_SECRET", "PIXEL_API_KEY",
+		"PIXEL_SHOPIFY_SECRET", NULL,
 	};
 	char *err = NULL, val[64];
 	struct ordo_config *cfg = config_load("config/ordo.yaml", &err);
@@ -888,7 +912,7 @@ static void test_shipped_configs(void)
 	cfg = config_load("config/example-full.yaml", &err);
 	CHECK(cfg != NULL);
 	if (cfg != NULL) {
-		CHECK_INT(cfg->n_merchants, 2);
+		CHECK_INT(cfg->n_merchants, 3);
 		CHECK_STR(cfg->merchants[0].channel_secret[CH_SHOPIFY],
 		    "ACME_SHOPIFY_SECRET-value-0123456789");
 		CHECK_STR(cfg->merchants[1].currency, "JPY");
@@ -897,6 +921,12 @@ static void test_shipped_configs(void)
 		CHECK_STR(cfg->merchants[0].pay_api_key, "ACME_STRIPE_KEY-value-0123456789");
 		CHECK_INT(cfg->merchants[0].n_templates, 1);
 		CHECK_INT(cfg->merchants[0].n_webhooks, 1);
+		CHECK_INT(cfg->merchants[2].digital.n_products, 2);
+		CHECK_INT(cfg->merchants[2].digital.link_expiry_ms, INT64_C(7) * 86400000);
+		CHECK(config_digital(&cfg->merchants[2], "APP-LICENSE") != NULL &&
+		    config_digital(&cfg->merchants[2], "APP-LICENSE")->license);
+		CHECK(cfg->merchants[2].digital.assets != NULL &&
+		    strstr(cfg->merchants[2].digital.assets, "/config/assets") != NULL);
 	} else {
 		fprintf(stderr, "  config/example-full.yaml: %s\n", err);
 	}
