@@ -20,6 +20,7 @@
  *   POST /api/v1/purchase-orders                   {supplier, sku, quantity, location}
  *   GET  /api/v1/purchase-orders/{id}
  *   POST /api/v1/purchase-orders/{id}/receive      {quantity}
+ *   POST /api/v1/orders/{id}/cancel                {reason}: 202, cancel_requested for the workflow
  *   GET  /api/v1/orders/{id}/digital               its download grants and license keys
  *   GET  /api/v1/license-pools/{sku}               free, assigned and revoked keys
  *   POST /api/v1/license-pools/{sku}/keys          {keys: [...]}: import; duplicates reported
@@ -1021,6 +1022,82 @@ static void grants_route(struct server *s, struct evhttp_request *req,
 	http_reply_json(req, 200, json_pack("{s:o*}", "grant", out));
 }
 
+/*
+ * POST /orders/{id}/cancel {"reason": "..."}: refused (409) for an order
+ * already canceled or with a shipped line; otherwise raises
+ * cancel_requested for the workflow (flows/cancel.lua does the work in the
+ * event's transaction) and answers 202. An Idempotency-Key makes a retry
+ * the same event.
+ */
+static void order_cancel(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, const char *idtext)
+{
+	const char *idem = http_header(req, "Idempotency-Key");
+	json_t *body, *order, *line, *payload;
+	const json_t *reason;
+	char dedup[200], okey[400], *text = NULL;
+	int64_t oid, eid;
+	size_t i;
+	int dup = 0;
+
+	if (parse_id(idtext, &oid) != 0 ||
+	    (order = orders_get(s->db, m->id, oid, ORDERS_LINES)) == NULL) {
+		http_reply_error(req, 404, "not_found", "no order \"%s\"", idtext);
+		return;
+	}
+	if ((body = body_object(req)) == NULL) {
+		json_decref(order);
+		return;
+	}
+	reason = json_object_get(body, "reason");
+	if (reason != NULL && (!json_is_string(reason) || json_string_length(reason) == 0 ||
+	    json_string_length(reason) > 500)) {
+		http_reply_error(req, 422, "invalid_request", "reason must be text of 1 to 500 bytes");
+		goto out;
+	}
+	if (idem != NULL && (idem[0] == '\0' || strlen(idem) > 128)) {
+		http_reply_error(req, 400, "invalid_parameter", "Idempotency-Key must be 1 to 128 bytes");
+		goto out;
+	}
+	if (strcmp(json_string_value(json_object_get(order, "status")), "canceled") == 0) {
+		http_reply_error(req, 409, "conflict", "order %" PRId64 " is already canceled", oid);
+		goto out;
+	}
+	json_array_foreach(json_object_get(order, "lines"), i, line) {
+		if (json_integer_value(json_object_get(line, "fulfilled_quantity")) > 0) {
+			http_reply_error(req, 409, "conflict", "order %" PRId64 " line %" JSON_INTEGER_FORMAT
+			    " has shipped; it cannot be canceled (return it instead)", oid,
+			    json_integer_value(json_object_get(line, "line_no")));
+			goto out;
+		}
+	}
+	payload = json_pack("{s:I,s:O*}", "order_id", (json_int_t)oid, "reason", reason);
+	text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+	json_decref(payload);
+	snprintf(okey, sizeof okey, "%s:%s", json_string_value(json_object_get(order, "channel")),
+	    json_string_value(json_object_get(order, "external_id")));
+	snprintf(dedup, sizeof dedup, "cancel:%s", idem ? idem : "");
+	{
+		struct inbox_item item = { .merchant = m->id, .source = "api",
+		                           .topic = "cancel_requested", .order_key = okey,
+		                           .dedup_key = idem ? dedup : NULL, .payload = text,
+		                           .payload_len = text ? strlen(text) : 0 };
+
+		if (text == NULL || db_begin(s->db) != 0 ||
+		    (eid = inbox_insert(s->db, &item, 0, &dup)) < 0 || db_commit(s->db) != 0) {
+			db_rollback(s->db);
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+			goto out;
+		}
+	}
+	dispatch_kick(s->dispatch);
+	http_reply_json(req, 202, json_pack("{s:I,s:b}", "event_id", (json_int_t)eid, "replayed", dup));
+out:
+	free(text);
+	json_decref(body);
+	json_decref(order);
+}
+
 void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 {
 	const struct merchant_config *m = authenticate(s, req);
@@ -1058,6 +1135,11 @@ void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 	}
 	if (n >= 3 && strcmp(seg[2], "grants") == 0) {
 		grants_route(s, req, m, seg, n);
+		return;
+	}
+	if (n == 5 && strcmp(seg[2], "orders") == 0 && strcmp(seg[4], "cancel") == 0 &&
+	    cmd == EVHTTP_REQ_POST) {
+		order_cancel(s, req, m, seg[3]);
 		return;
 	}
 	if (n == 5 && strcmp(seg[2], "orders") == 0 && strcmp(seg[4], "digital") == 0 &&

@@ -8,6 +8,7 @@ local routing = require "flows.routing"
 local flow = {}
 
 local shipping = require "flows.shipping"
+local cancel = require "flows.cancel"
 
 -- A carrier's "delivered" marks the shipment delivered.
 flow.carrier_delivered = shipping.carrier_delivered
@@ -15,6 +16,9 @@ flow.carrier_delivered = shipping.carrier_delivered
 -- The routing policy: routing.single_location, routing.nearest, or
 -- routing.fewest_shipments (split only when one location cannot fill it).
 local ROUTE = routing.fewest_shipments
+
+-- POST /api/v1/orders/{id}/cancel: stock back, payment voided or refunded.
+flow.cancel_requested = cancel.requested
 
 function flow.order_created(ev)
   local order, created = orders.create(ev.order)

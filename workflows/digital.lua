@@ -10,7 +10,12 @@
 -- Revoke license keys on a refund too (not only the download links)?
 local REVOKE_KEYS_ON_REFUND = true
 
+local cancel = require "flows.cancel"
+
 local flow = {}
+
+-- POST /api/v1/orders/{id}/cancel: links and keys revoked, money back.
+flow.cancel_requested = cancel.requested
 
 local function deliver(order)
   local links, keys, short = {}, {}, {}

@@ -14,6 +14,7 @@
 local flow = {}
 
 local shipping = require "flows.shipping"
+local cancel = require "flows.cancel"
 
 -- A carrier's "delivered" marks the shipment delivered.
 flow.carrier_delivered = shipping.carrier_delivered
@@ -28,6 +29,9 @@ local function confirm(order)
       { total = money.format(order.total, order.currency) })
   end
 end
+
+-- POST /api/v1/orders/{id}/cancel: stock back, payment voided or refunded.
+flow.cancel_requested = cancel.requested
 
 function flow.order_created(ev)
   local order, created = orders.create(ev.order)
