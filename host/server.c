@@ -48,6 +48,7 @@ const struct sandbox_module server_modules[] = {
 	{ "fulfillment", l_fulfillment_open },
 	{ "purchasing", l_purchasing_open },
 	{ "dropship", l_dropship_open },
+	{ "returns", l_returns_open },
 	{ NULL, NULL },
 };
 
