@@ -161,7 +161,7 @@ static int member_int(const json_t *o, const char *k, int64_t dflt, int64_t *out
 int64_t returns_create(struct db *db, const struct merchant_config *m, int64_t order_id,
     const json_t *lines, const char *reason, int64_t event_id, char *err)
 {
-	struct { int64_t line, qty; char sku[256]; } want[MAX_LINES];
+	struct { int64_t line, qty; } want[MAX_LINES];
 	sqlite3_stmt *st;
 	char currency[8] = "", msg[RETURNS_ERRLEN];
 	int owned = orders_owned(db, m->id, order_id);
@@ -189,19 +189,14 @@ int64_t returns_create(struct db *db, const struct merchant_config *m, int64_t o
 		for (size_t k = 0; k < n; k++)
 			if (want[k].line == line)
 				return fail(err, "lines[%zu]: line %" PRId64 " is given twice", i, line);
-		st = db_prepare(db, "SELECT fulfilled_quantity, sku FROM order_lines"
+		st = db_prepare(db, "SELECT fulfilled_quantity FROM order_lines"
 		    " WHERE order_id = ? AND line_no = ?");
 		if (st == NULL)
 			return db_fail(db, err);
 		sqlite3_bind_int64(st, 1, order_id);
 		sqlite3_bind_int64(st, 2, line);
-		want[n].sku[0] = '\0';
-		if (sqlite3_step(st) == SQLITE_ROW) {
+		if (sqlite3_step(st) == SQLITE_ROW)
 			shipped = sqlite3_column_int64(st, 0);
-			if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-				snprintf(want[n].sku, sizeof want[n].sku, "%s",
-				    (const char *)sqlite3_column_text(st, 1));
-		}
 		db_reset(st);
 		if (shipped < 0)
 			return fail(err, "lines[%zu]: order %" PRId64 " has no line %" PRId64, i,
@@ -253,13 +248,13 @@ int64_t returns_create(struct db *db, const struct merchant_config *m, int64_t o
 		return db_fail(db, err);
 	for (i = 0; i < n; i++) {
 		st = db_prepare(db, "INSERT INTO return_lines (return_id, line_no, sku, quantity)"
-		    " VALUES (?, ?, ?, ?)");
+		    " SELECT ?1, line_no, sku, ?2 FROM order_lines WHERE order_id = ?3 AND line_no = ?4");
 		if (st == NULL)
 			return db_fail(db, err);
 		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_int64(st, 2, want[i].line);
-		db_bind_text(st, 3, want[i].sku[0] ? want[i].sku : NULL);
-		sqlite3_bind_int64(st, 4, want[i].qty);
+		sqlite3_bind_int64(st, 2, want[i].qty);
+		sqlite3_bind_int64(st, 3, order_id);
+		sqlite3_bind_int64(st, 4, want[i].line);
 		if (db_step_done(st) != 0)
 			return db_fail(db, err);
 	}
