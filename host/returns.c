@@ -580,6 +580,8 @@ static json_t *row(struct db *db, sqlite3_stmt *st)
 	    "created_at", created, "updated_at", updated,
 	    "delivered_at", sqlite3_column_type(st, 10) == SQLITE_NULL ? json_null() :
 	        json_string(delivered));
+	if (o != NULL)   /* the refund's own outcome: pending, succeeded or failed */
+		json_object_set_new(o, "refund_status", text_or_null(st, 11));
 	if (o == NULL)
 		return NULL;
 	lines = json_array();
@@ -606,7 +608,8 @@ static json_t *row(struct db *db, sqlite3_stmt *st)
 #define RETURN_COLS "r.id, r.order_id, r.status, r.reason, r.note, r.currency," \
 	" r.refund_amount, r.payment_id, r.created_at, r.updated_at," \
 	" (SELECT MAX(s.delivered_at) FROM shipments s WHERE s.order_id = r.order_id" \
-	"   AND s.status = 'delivered')"
+	"   AND s.status = 'delivered'),"	\
+	" (SELECT p.status FROM payments p WHERE p.id = r.payment_id)"
 
 json_t *returns_get(struct db *db, const char *merchant, int64_t id)
 {

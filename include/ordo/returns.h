@@ -83,8 +83,11 @@ int returns_refunded(struct db *db, const struct merchant_config *m, int64_t id,
 int returns_close(struct db *db, const struct merchant_config *m, int64_t id,
     int64_t event_id, char *err);
 
-/* The return as JSON with its lines and the order's delivered_at (ISO
- * 8601 or null) (caller decrefs), or NULL if the merchant has none. */
+/* The return as JSON with its lines, the order's delivered_at (ISO 8601
+ * or null) and refund_status (the refund payment's: pending, succeeded,
+ * failed, or null) (caller decrefs), or NULL if the merchant has none.
+ * "refunded" means the refund was sent; refund_status tells whether the
+ * gateway agreed. */
 json_t *returns_get(struct db *db, const char *merchant, int64_t id);
 
 /* Newest first: {"returns": [...]}, `status` NULL for any; NULL on a

@@ -142,6 +142,8 @@ def test_return_restocks_and_feeds_the_backorder_queue_then_refunds(ordo_factory
         return x if x["status"] == "refunded" else None
     x = wait_until(refunded, what="the return refunded")
     assert x["payment_id"] is not None and x["refund_amount"] == 1000
+    wait_until(lambda: api(ordo, "GET", f"returns/{ret['id']}").json()["refund_status"] == "succeeded",
+               what="the gateway's answer on the return")
     wait_until(lambda: "refunded" in api(ordo, "GET", f"orders/{o['id']}").json()["tags"],
                what="payment_refunded")
     order = api(ordo, "GET", f"orders/{o['id']}").json()
@@ -310,3 +312,15 @@ def test_reject_and_the_shipped_policy(ordo_factory):
         api(ordo, "GET", f"returns/{rid}").json()), what="refunded on receipt")
     assert x["refund_amount"] == 4000
     assert stock(ordo, "SOCK") == {"portland": (4, 0)}
+
+
+def test_outside_the_window_waits_for_review(ordo_factory):
+    ordo = start(ordo_factory, AUTO_FLOW.replace('local flow = {}', 'local flow = {}\nreturns_flow.WINDOW_DAYS = 0'))
+    put_stock(ordo, "CAP", portland=1)
+    o = paid_order(ordo, [("CAP", 1)])
+    ship(ordo, o["id"], "portland", deliver=True)
+    rid = request_return(ordo, o["id"], [{"line": 1, "quantity": 1}]).json()["return"]["id"]
+    wait_until(lambda: any("delivered more than 0 days ago" in (h["message"] or "")
+                           for h in api(ordo, "GET", f"orders/{o['id']}").json()["history"]),
+               what="a late return left for review")
+    assert api(ordo, "GET", f"returns/{rid}").json()["status"] == "requested"
