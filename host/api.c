@@ -21,6 +21,10 @@
  *   GET  /api/v1/purchase-orders/{id}
  *   POST /api/v1/purchase-orders/{id}/receive      {quantity}
  *   POST /api/v1/orders/{id}/cancel                {reason}: 202, cancel_requested for the workflow
+ *   POST /api/v1/orders/{id}/returns               {lines: [{line, quantity}], reason}
+ *   GET  /api/v1/returns?status=&limit=
+ *   GET  /api/v1/returns/{id}
+ *   POST /api/v1/returns/{id}/approve|reject|receive|refund|close
  *   GET  /api/v1/orders/{id}/digital               its download grants and license keys
  *   GET  /api/v1/license-pools/{sku}               free, assigned and revoked keys
  *   POST /api/v1/license-pools/{sku}/keys          {keys: [...]}: import; duplicates reported
@@ -50,6 +54,7 @@
 #include "ordo/inbox.h"
 #include "ordo/inventory.h"
 #include "ordo/outbox.h"
+#include "ordo/returns.h"
 #include "ordo/subscriptions.h"
 #include "ordo/supply.h"
 #include "ordo/timers.h"
@@ -898,6 +903,173 @@ static void po_route(struct server *s, struct evhttp_request *req,
 	http_reply_error(req, 404, "not_found", "no such route");
 }
 
+/* ------------------------------------------------------------------ */
+/* Returns                                                             */
+/* ------------------------------------------------------------------ */
+
+static void returns_fail(struct evhttp_request *req, const char *err)
+{
+	switch (returns_error_kind(err)) {
+	case RETURNS_ENOTFOUND:
+		http_reply_error(req, 404, "not_found", "%s", err);
+		break;
+	case RETURNS_ECONFLICT:
+		http_reply_error(req, 409, "conflict", "%s", err);
+		break;
+	case RETURNS_EDB:
+		http_reply_error(req, 503, "unavailable", "%s", err);
+		break;
+	default:
+		http_reply_error(req, 422, "invalid_return", "%s", err);
+	}
+}
+
+/* Commit the return's step and answer with the return; or roll back. */
+static void returns_finish(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, int64_t id, int rc, int status, char *err)
+{
+	json_t *out;
+
+	if (rc != 0 || db_commit(s->db) != 0) {
+		db_rollback(s->db);
+		returns_fail(req, err[0] ? err : "database error");
+		return;
+	}
+	dispatch_kick(s->dispatch);
+	out = returns_get(s->db, m->id, id);
+	http_reply_json(req, status, json_pack("{s:o}", "return", out ? out : json_null()));
+}
+
+/* POST /orders/{id}/returns */
+static void return_create(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, int64_t order_id)
+{
+	json_t *body = body_object(req), *reason;
+	char err[RETURNS_ERRLEN] = "";
+	int64_t id;
+
+	if (body == NULL)
+		return;
+	reason = json_object_get(body, "reason");
+	if (!json_is_array(json_object_get(body, "lines")) ||
+	    (reason != NULL && !json_is_string(reason) && !json_is_null(reason))) {
+		json_decref(body);
+		http_reply_error(req, 400, "invalid_parameter", "give {\"lines\": [{\"line\": n,"
+		    " \"quantity\": n}, ...], \"reason\": \"...\"}");
+		return;
+	}
+	if (db_begin(s->db) != 0) {
+		json_decref(body);
+		http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		return;
+	}
+	id = returns_create(s->db, m, order_id, json_object_get(body, "lines"),
+	    json_string_value(reason), 0, err);
+	json_decref(body);
+	returns_finish(s, req, m, id, id < 0 ? -1 : 0, 201, err);
+}
+
+static void returns_route(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	char err[RETURNS_ERRLEN] = "";
+	const json_t *v;
+	json_t *body, *out;
+	int64_t id, amount;
+	int rc;
+
+	if (n == 3) {
+		static const char *const words[] = { "requested", "approved", "rejected", "received",
+		                                     "refund_requested", "refunded", "closed", NULL };
+		char *status;
+		int64_t limit;
+		int bad, known = 0;
+
+		if (cmd != EVHTTP_REQ_GET) {
+			http_reply_error(req, 405, "method_not_allowed", "use GET (a return is requested"
+			    " with POST /api/v1/orders/{id}/returns)");
+			return;
+		}
+		if (query_int(req, "limit", 100, 1, 1000, &limit) != 0)
+			return;
+		status = http_query(req, "status", &bad);
+		for (int i = 0; status != NULL && words[i]; i++)
+			known |= strcmp(words[i], status) == 0;
+		if (bad || (status != NULL && !known))
+			http_reply_error(req, 400, "invalid_parameter", "status must be requested, approved,"
+			    " rejected, received, refund_requested, refunded or closed");
+		else if ((out = returns_list(s->db, m->id, status, (int)limit)) == NULL)
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		else
+			http_reply_json(req, 200, out);
+		free(status);
+		return;
+	}
+	if (parse_id(seg[3], &id) != 0) {
+		http_reply_error(req, 404, "not_found", "no return \"%s\"", seg[3]);
+		return;
+	}
+	if (n == 4) {
+		if (cmd != EVHTTP_REQ_GET)
+			http_reply_error(req, 405, "method_not_allowed", "use GET");
+		else if ((out = returns_get(s->db, m->id, id)) == NULL)
+			http_reply_error(req, 404, "not_found", "no return %" PRId64, id);
+		else
+			http_reply_json(req, 200, out);
+		return;
+	}
+	if (n != 5 || (strcmp(seg[4], "approve") != 0 && strcmp(seg[4], "reject") != 0 &&
+	    strcmp(seg[4], "receive") != 0 && strcmp(seg[4], "refund") != 0 &&
+	    strcmp(seg[4], "close") != 0)) {
+		http_reply_error(req, 404, "not_found", "no return action \"%s\" (approve, reject,"
+		    " receive, refund, close)", n == 5 ? seg[4] : "");
+		return;
+	}
+	if (cmd != EVHTTP_REQ_POST) {
+		http_reply_error(req, 405, "method_not_allowed", "use POST");
+		return;
+	}
+	if ((body = body_object(req)) == NULL)
+		return;
+	/* The shape of the body is checked before anything is written. */
+	v = json_object_get(body, "amount");
+	if ((strcmp(seg[4], "receive") == 0 && ((json_object_get(body, "lines") != NULL &&
+	    !json_is_array(json_object_get(body, "lines")) &&
+	    !json_is_null(json_object_get(body, "lines"))) ||
+	    (json_object_get(body, "location") != NULL &&
+	    !json_is_string(json_object_get(body, "location"))))) ||
+	    (strcmp(seg[4], "refund") == 0 && v != NULL && !json_is_null(v) &&
+	    (!json_is_integer(v) || json_integer_value(v) <= 0)) ||
+	    (strcmp(seg[4], "reject") == 0 && json_object_get(body, "note") != NULL &&
+	    !json_is_string(json_object_get(body, "note")))) {
+		json_decref(body);
+		http_reply_error(req, 400, "invalid_parameter", "receive takes {\"lines\": [{\"line\","
+		    " \"quantity\", \"location\" | \"damaged\": true}], \"location\"}; refund takes"
+		    " {\"amount\": <positive minor units>}; reject takes {\"note\"}");
+		return;
+	}
+	amount = json_is_integer(v) ? json_integer_value(v) : -1;
+	if (db_begin(s->db) != 0) {
+		json_decref(body);
+		http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		return;
+	}
+	if (strcmp(seg[4], "approve") == 0)
+		rc = returns_approve(s->db, m, id, 0, err);
+	else if (strcmp(seg[4], "reject") == 0)
+		rc = returns_reject(s->db, m, id, json_string_value(json_object_get(body, "note")), 0, err);
+	else if (strcmp(seg[4], "receive") == 0)
+		rc = returns_receive(s->db, m, id, json_object_get(body, "lines"),
+		    json_string_value(json_object_get(body, "location")), 0, err);
+	else if (strcmp(seg[4], "refund") == 0)
+		rc = returns_refund_request(s->db, m, id, amount, 0, err);
+	else
+		rc = returns_close(s->db, m, id, 0, err);
+	json_decref(body);
+	returns_finish(s, req, m, id, rc, 200, err);
+}
+
 static void digital_fail(struct evhttp_request *req, const char *err)
 {
 	if (strncmp(err, "database error", 14) == 0)
@@ -1119,6 +1291,20 @@ void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 			http_reply_error(req, 404, "not_found", "no order \"%s\"", seg[3]);
 		else
 			shipment_create(s, req, m, oid);
+		return;
+	}
+	if (n == 5 && strcmp(seg[2], "orders") == 0 && strcmp(seg[4], "returns") == 0 &&
+	    cmd == EVHTTP_REQ_POST) {
+		int64_t oid;
+
+		if (parse_id(seg[3], &oid) != 0)
+			http_reply_error(req, 404, "not_found", "no order \"%s\"", seg[3]);
+		else
+			return_create(s, req, m, oid);
+		return;
+	}
+	if (n >= 3 && strcmp(seg[2], "returns") == 0) {
+		returns_route(s, req, m, seg, n);
 		return;
 	}
 	if (n >= 3 && strcmp(seg[2], "shipments") == 0) {

@@ -409,6 +409,37 @@ static const char *const migrations[] = {
 	"CREATE INDEX license_keys_free ON license_keys(merchant, sku, id)"
 	"  WHERE order_id IS NULL AND revoked_at IS NULL;"
 	"CREATE INDEX license_keys_order ON license_keys(order_id) WHERE order_id IS NOT NULL;",
+
+	/* 10: returns (RMA) and their lines */
+	"CREATE TABLE returns ("
+	"  id INTEGER PRIMARY KEY,"
+	"  merchant TEXT NOT NULL,"
+	"  order_id INTEGER NOT NULL REFERENCES orders(id),"
+	"  status TEXT NOT NULL DEFAULT 'requested'"
+	"    CHECK (status IN ('requested','approved','rejected','received','refund_requested',"
+	"      'refunded','closed')),"
+	"  reason TEXT,"
+	"  note TEXT,"                        /* why it was rejected, or a merchant's note */
+	"  currency TEXT NOT NULL,"
+	"  refund_amount INTEGER NOT NULL DEFAULT 0 CHECK (refund_amount >= 0),"
+	"  payment_id INTEGER REFERENCES payments(id),"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  event_id INTEGER"
+	") STRICT;"
+	"CREATE INDEX returns_merchant ON returns(merchant, status, id);"
+	"CREATE INDEX returns_order ON returns(order_id);"
+	"CREATE TABLE return_lines ("
+	"  return_id INTEGER NOT NULL REFERENCES returns(id),"
+	"  line_no INTEGER NOT NULL,"
+	"  sku TEXT,"
+	"  quantity INTEGER NOT NULL CHECK (quantity > 0),"
+	"  restocked INTEGER NOT NULL DEFAULT 0 CHECK (restocked >= 0),"
+	"  damaged INTEGER NOT NULL DEFAULT 0 CHECK (damaged >= 0),"
+	"  location TEXT,"                    /* where the restocked units went */
+	"  CHECK (restocked + damaged <= quantity),"
+	"  PRIMARY KEY (return_id, line_no)"
+	") STRICT, WITHOUT ROWID;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

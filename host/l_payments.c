@@ -287,7 +287,7 @@ static int request(lua_State *L, enum pay_op op)
 static int l_authorize(lua_State *L) { return request(L, PAY_AUTHORIZE); }
 static int l_capture(lua_State *L) { return request(L, PAY_CAPTURE); }
 static int l_void(lua_State *L) { return request(L, PAY_VOID); }
-static int l_refund(lua_State *L) { return request(L, PAY_REFUND); }
+int l_payments_refund(lua_State *L) { return request(L, PAY_REFUND); }
 
 static int l_gateway(lua_State *L)
 {
@@ -441,7 +441,7 @@ static const luaL_Reg payments_lib[] = {
 	{ "authorize", l_authorize },
 	{ "capture", l_capture },
 	{ "void", l_void },
-	{ "refund", l_refund },
+	{ "refund", l_payments_refund },
 	{ NULL, NULL },
 };
 

@@ -52,6 +52,7 @@ const struct sandbox_module server_modules[] = {
 	{ "purchasing", l_purchasing_open },
 	{ "dropship", l_dropship_open },
 	{ "digital", l_digital_open },
+	{ "returns", l_returns_open },
 	{ NULL, NULL },
 };
 

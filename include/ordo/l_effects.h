@@ -30,6 +30,11 @@ int l_fulfillment_open(lua_State *L);     /* fulfillment.* (host/l_fulfillment.c
 int l_purchasing_open(lua_State *L);      /* purchasing.* (host/l_purchasing.c) */
 int l_dropship_open(lua_State *L);        /* dropship.* (host/l_dropship.c) */
 int l_digital_open(lua_State *L);         /* digital.* (host/l_digital.c) */
+int l_returns_open(lua_State *L);         /* returns.* (host/l_returns.c) */
+
+/* payments.refund(order, amount [, reason]) as a C function, for
+ * returns.refund. Raises like payments.refund. */
+int l_payments_refund(lua_State *L);
 
 /* The translator of subscription_renewal_due timer events: the host
  * creates the renewal order once and schedules the next renewal. */
