@@ -9,6 +9,7 @@ local flow = {}
 
 local shipping = require "flows.shipping"
 local cancel = require "flows.cancel"
+local returns_flow = require "flows.returns"
 
 -- A carrier's "delivered" marks the shipment delivered.
 flow.carrier_delivered = shipping.carrier_delivered
@@ -19,6 +20,11 @@ local ROUTE = routing.fewest_shipments
 
 -- POST /api/v1/orders/{id}/cancel: stock back, payment voided or refunded.
 flow.cancel_requested = cancel.requested
+
+-- Returns: approved within 30 days of delivery, refunded on receipt.
+flow.return_requested = returns_flow.auto_approve
+flow.return_received = returns_flow.refund_on_receipt
+flow.return_refund_requested = returns_flow.refund_requested
 
 function flow.order_created(ev)
   local order, created = orders.create(ev.order)
@@ -31,7 +37,15 @@ function flow.order_created(ev)
       orders.note(order, ("Backordered %d x %s"):format(s.quantity, s.sku))
     end
   end
-  if ev.order.financial_status == "paid" then orders.mark_paid(order) end
+  if ev.order.financial_status == "paid" then
+    orders.mark_paid(order)          -- the storefront took the money
+  elseif payments.gateway() and order.total > 0 then
+    payments.authorize(order)        -- captured when the answer comes
+  end
+end
+
+function flow.payment_authorized(ev)
+  if ev.order.status == "canceled" then payments.void(ev.order) else payments.capture(ev.order) end
 end
 
 function flow.backorder_allocated(ev)

@@ -15,6 +15,7 @@ local flow = {}
 
 local shipping = require "flows.shipping"
 local cancel = require "flows.cancel"
+local returns_flow = require "flows.returns"
 
 -- A carrier's "delivered" marks the shipment delivered.
 flow.carrier_delivered = shipping.carrier_delivered
@@ -32,6 +33,11 @@ end
 
 -- POST /api/v1/orders/{id}/cancel: stock back, payment voided or refunded.
 flow.cancel_requested = cancel.requested
+
+-- Returns: approved within 30 days of delivery, refunded on receipt.
+flow.return_requested = returns_flow.auto_approve
+flow.return_received = returns_flow.refund_on_receipt
+flow.return_refund_requested = returns_flow.refund_requested
 
 function flow.order_created(ev)
   local order, created = orders.create(ev.order)

@@ -324,3 +324,21 @@ def test_outside_the_window_waits_for_review(ordo_factory):
                            for h in api(ordo, "GET", f"orders/{o['id']}").json()["history"]),
                what="a late return left for review")
     assert api(ordo, "GET", f"returns/{rid}").json()["status"] == "requested"
+
+
+def test_shipped_backorder_workflow_runs_the_returns_flow(ordo_factory):
+    from test_inventory import BACKORDER_FLOW
+    ordo = start(ordo_factory, BACKORDER_FLOW)
+    put_stock(ordo, "MUG", portland=2)
+    o = paid_order(ordo, [("MUG", 2)])           # authorized and captured through the gateway
+    ship(ordo, o["id"], "portland", deliver=True)
+    rid = request_return(ordo, o["id"], [{"line": 1, "quantity": 1}]).json()["return"]["id"]
+    wait_until(lambda: api(ordo, "GET", f"returns/{rid}").json()["status"] == "approved",
+               what="auto-approved by workflows/backorder.lua")
+    assert api(ordo, "POST", f"returns/{rid}/receive", json={}).status_code == 200
+    x = wait_until(lambda: (lambda r: r if r["status"] == "refunded" else None)(
+        api(ordo, "GET", f"returns/{rid}").json()), what="refunded on receipt")
+    assert x["refund_amount"] == 1000
+    assert stock(ordo, "MUG") == {"portland": (1, 0)}
+    o = api(ordo, "GET", f"orders/{o['id']}").json()
+    assert o["payment_status"] == "partially_refunded", o["payment_status"]
