@@ -440,6 +440,18 @@ static const char *const migrations[] = {
 	"  CHECK (restocked + damaged <= quantity),"
 	"  PRIMARY KEY (return_id, line_no)"
 	") STRICT, WITHOUT ROWID;",
+
+	/* 11: refunds the storefront reported, and which of ours each echoes */
+	"CREATE TABLE storefront_refunds ("
+	"  merchant TEXT NOT NULL,"
+	"  order_id INTEGER NOT NULL REFERENCES orders(id),"
+	"  external_id TEXT NOT NULL,"
+	"  amount INTEGER NOT NULL,"
+	"  payment_id INTEGER REFERENCES payments(id),"  /* the refund row it recorded */
+	"  matched_id INTEGER REFERENCES payments(id),"  /* or the refund of ours it echoes */
+	"  created_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (merchant, order_id, external_id)"
+	") STRICT, WITHOUT ROWID;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -7,6 +7,10 @@
  *   orders.note(ref, text)
  *   orders.tag(ref, tag)
  *   orders.mark_paid(ref [, amount]) -> payment_status
+ *   orders.storefront_refund(ref, refund) -> "recorded" | "matched" | "duplicate"
+ *       refund: ev.refund ({external_id=, amount=, references={...}}); see
+ *       orders_storefront_refund(): a refund ordo sent itself, reported back
+ *       by the storefront, is matched and not counted twice
  *
  * A ref is an order id, an order table (its `id`), or {channel=,
  * external_id=}. Everything is scoped to the sandbox's merchant: another
@@ -120,6 +124,51 @@ static int l_mark_paid(lua_State *L)
 	return 1;
 }
 
+#define MAX_REFS 16
+
+static int storefront_refund_body(lua_State *L)
+{
+	struct lbind_ctx c = context(L, "storefront_refund");
+	int64_t id = ref_existing(L, &c, 1, "storefront_refund");
+	const char *refs[MAX_REFS], *ext, *out;
+	char err[ORDERS_ERRLEN];
+	lua_Integer amount;
+	size_t n = 0;
+	int ok;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_getfield(L, 2, "external_id");
+	ext = lua_tostring(L, -1);
+	lua_getfield(L, 2, "amount");
+	amount = lua_tointegerx(L, -1, &ok);
+	if (ext == NULL || !ok)
+		return luaL_error(L, "orders.storefront_refund: the refund needs external_id (text)"
+		    " and amount (integer minor units)");
+	if (lua_getfield(L, 2, "references") == LUA_TTABLE) {
+		int t = lua_gettop(L);
+
+		luaL_checkstack(L, MAX_REFS + 1, "orders.storefront_refund");
+		for (lua_Integer i = 1; n < MAX_REFS; i++) {
+			if (lua_rawgeti(L, t, i) != LUA_TSTRING) {
+				lua_pop(L, 1);
+				break;
+			}
+			refs[n++] = lua_tostring(L, -1);   /* stays on the stack while used */
+		}
+	}
+	out = orders_storefront_refund(c.db, c.merchant, id, ext, (int64_t)amount, refs, n,
+	    c.m->pay_gateway, c.event_id, err);
+	if (out == NULL)
+		return luaL_error(L, "orders.storefront_refund: %s", err);
+	lua_pushstring(L, out);
+	return 1;
+}
+
+static int l_storefront_refund(lua_State *L)
+{
+	return lbind_atomic(L, context(L, "storefront_refund").db, storefront_refund_body);
+}
+
 static const luaL_Reg orders_lib[] = {
 	{ "create", l_create },
 	{ "get", l_get },
@@ -127,6 +176,7 @@ static const luaL_Reg orders_lib[] = {
 	{ "note", l_note },
 	{ "tag", l_tag },
 	{ "mark_paid", l_mark_paid },
+	{ "storefront_refund", l_storefront_refund },
 	{ NULL, NULL },
 };
 

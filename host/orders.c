@@ -747,6 +747,102 @@ int64_t orders_record_payment(struct db *db, const char *merchant, int64_t id,
 	return pid;
 }
 
+/* The oldest refund of ours through `gateway` on the order that no
+ * storefront refund echoes yet: with reference `ref`, or else of `amount`.
+ * @return its id, 0 when none, -1 on a database error. */
+static int64_t unechoed_refund(struct db *db, int64_t id, const char *gateway, const char *ref,
+    int64_t amount)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT p.id FROM payments p WHERE p.order_id = ?"
+	    " AND p.kind = 'refund' AND p.gateway = ? AND p.status <> 'failed'"
+	    " AND (CASE WHEN ? IS NULL THEN p.amount = ? ELSE p.reference = ? END)"
+	    " AND NOT EXISTS (SELECT 1 FROM storefront_refunds s WHERE s.matched_id = p.id)"
+	    " ORDER BY p.id LIMIT 1");
+	int64_t out;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	db_bind_text(st, 2, gateway);
+	db_bind_text(st, 3, ref);
+	sqlite3_bind_int64(st, 4, amount);
+	db_bind_text(st, 5, ref);
+	rc = sqlite3_step(st);
+	out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : rc == SQLITE_DONE ? 0 : -1;
+	db_reset(st);
+	return out;
+}
+
+const char *orders_storefront_refund(struct db *db, const char *merchant, int64_t id,
+    const char *external_id, int64_t amount, const char *const *refs, size_t n_refs,
+    const char *gateway, int64_t event_id, char *err)
+{
+	sqlite3_stmt *st;
+	int64_t match = 0, pid = 0;
+	char channel[40] = "", msg[300];
+	int rc;
+
+	if (external_id == NULL || external_id[0] == '\0' || strlen(external_id) > 255)
+		return fail(err, "a storefront refund needs its id (1 to 255 bytes)"), NULL;
+	if (amount <= 0)
+		return fail(err, "a refund amount must be positive minor units, got %" PRId64, amount),
+		    NULL;
+	st = db_prepare(db, "SELECT o.channel, EXISTS (SELECT 1 FROM storefront_refunds s WHERE"
+	    " s.merchant = o.merchant AND s.order_id = o.id AND s.external_id = ?) FROM orders o"
+	    " WHERE o.id = ? AND o.merchant = ?");
+	if (st == NULL)
+		return db_fail(db, err), NULL;
+	db_bind_text(st, 1, external_id);
+	sqlite3_bind_int64(st, 2, id);
+	db_bind_text(st, 3, merchant);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(channel, sizeof channel, "%s", (const char *)sqlite3_column_text(st, 0));
+	if (rc == SQLITE_ROW && sqlite3_column_int(st, 1)) {
+		db_reset(st);
+		return "duplicate";
+	}
+	db_reset(st);
+	if (rc == SQLITE_DONE)
+		return fail(err, "order %" PRId64 " not found", id), NULL;
+	if (rc != SQLITE_ROW)
+		return db_fail(db, err), NULL;
+	for (size_t i = 0; gateway != NULL && match == 0 && i < n_refs; i++)
+		if (refs[i] != NULL && refs[i][0] != '\0')
+			match = unechoed_refund(db, id, gateway, refs[i], amount);
+	if (gateway != NULL && match == 0 && n_refs == 0)
+		match = unechoed_refund(db, id, gateway, NULL, amount);
+	if (match < 0)
+		return db_fail(db, err), NULL;
+	if (match == 0 && (pid = orders_record_payment(db, merchant, id, "refund", amount,
+	    "succeeded", channel, external_id, event_id, err)) < 0)
+		return NULL;
+	st = db_prepare(db, "INSERT INTO storefront_refunds (merchant, order_id, external_id, amount,"
+	    " payment_id, matched_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+	if (st == NULL)
+		return db_fail(db, err), NULL;
+	db_bind_text(st, 1, merchant);
+	sqlite3_bind_int64(st, 2, id);
+	db_bind_text(st, 3, external_id);
+	sqlite3_bind_int64(st, 4, amount);
+	if (pid > 0)
+		sqlite3_bind_int64(st, 5, pid);
+	if (match > 0)
+		sqlite3_bind_int64(st, 6, match);
+	sqlite3_bind_int64(st, 7, clock_now_ms());
+	if (db_step_done(st) != 0)
+		return db_fail(db, err), NULL;
+	if (match > 0) {
+		snprintf(msg, sizeof msg, "Storefront refund %.200s is payment %" PRId64
+		    " of ours, reported back: not counted twice", external_id, match);
+		if (history(db, id, event_id, "payment", NULL, "refund_matched", msg) != 0)
+			return db_fail(db, err), NULL;
+		return "matched";
+	}
+	return "recorded";
+}
+
 int orders_mark_paid(struct db *db, const char *merchant, int64_t id,
     int64_t amount, const char *gateway, int64_t event_id, char *err)
 {

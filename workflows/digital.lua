@@ -90,6 +90,9 @@ function flow.refund_created(ev)
     error("refund " .. ev.refund.external_id .. " is for order "
       .. ev.refund.order_external_id .. ", which ordo has not seen")
   end
+  if ev.refund.amount > 0 and not pcall(orders.storefront_refund, order, ev.refund) then
+    orders.tag(order, "refund-unreconciled")
+  end
   revoke(order, "Refunded on " .. ev.channel)
 end
 

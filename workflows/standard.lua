@@ -123,9 +123,19 @@ function flow.refund_created(ev)
     error("refund " .. refund.external_id .. " is for order " .. refund.order_external_id
       .. ", which ordo has not seen")
   end
-  orders.note(order, ("Refund of %s %s issued on %s%s"):format(
-    money.format(refund.amount, refund.currency), refund.currency, ev.channel,
-    refund.reason and (": " .. refund.reason) or ""))
+  -- Recorded once as a refund on the order; one ordo sent itself through the
+  -- gateway, reported back by the storefront, is matched, not counted twice.
+  -- More than ordo knows was captured (the storefront took the money
+  -- without telling us) is noted and tagged for a person, not retried.
+  local ok, outcome = true, "no money"
+  if refund.amount > 0 then ok, outcome = pcall(orders.storefront_refund, order, refund) end
+  if not ok then orders.tag(order, "refund-unreconciled") end
+  if outcome ~= "matched" and outcome ~= "duplicate" then
+    orders.note(order, ("Refund of %s %s issued on %s%s%s"):format(
+      money.format(refund.amount, refund.currency), refund.currency, ev.channel,
+      refund.reason and (": " .. refund.reason) or "",
+      ok and "" or (" (not recorded: " .. tostring(outcome) .. ")")))
+  end
 end
 
 function flow.notification_failed(ev)

@@ -93,6 +93,19 @@ int orders_tag(struct db *db, const char *merchant, int64_t id,
  * or a capture above the order total, is refused.
  * @return the payment id, or -1 with err.
  */
+/*
+ * A refund the storefront reports (Shopify refunds/create), recorded once:
+ * a repeat of `external_id` is "duplicate"; a refund ordo itself sent
+ * through `gateway` and not yet echoed, whose gateway reference is one of
+ * `refs` (or, when the storefront names none, of the same amount), is
+ * "matched" and moves no money twice; anything else is "recorded" as a
+ * refund row (never more than captured and not yet refunded).
+ * @return the outcome (static text), or NULL with err.
+ */
+const char *orders_storefront_refund(struct db *db, const char *merchant, int64_t id,
+    const char *external_id, int64_t amount, const char *const *refs, size_t n_refs,
+    const char *gateway, int64_t event_id, char *err);
+
 int64_t orders_record_payment(struct db *db, const char *merchant, int64_t id,
     const char *kind, int64_t amount, const char *status, const char *gateway,
     const char *reference, int64_t event_id, char *err);

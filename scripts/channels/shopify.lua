@@ -137,9 +137,12 @@ end
 -- The money actually returned: successful "refund" transactions. Failed
 -- and pending attempts are listed too and must not count.
 local function refunded(r, transactions)
-	local currency, amount = nil, 0
+	local currency, amount, refs = nil, 0, {}
 	for _, t, path in r:each(transactions, "transactions") do
 		if t.kind == "refund" and t.status == "success" then
+			-- the gateway's own id of the refund, to recognise one ordo sent
+			local ref = r:text(t.authorization, path .. ".authorization")
+			if ref ~= nil and ref ~= "" then refs[#refs + 1] = ref end
 			local cur = r:currency(t.currency, path .. ".currency")
 			if currency ~= nil and cur ~= currency then
 				r:fail(path .. ".currency", "is %s but an earlier refund transaction is in %s", cur, currency)
@@ -148,7 +151,7 @@ local function refunded(r, transactions)
 			amount = r:add(amount, r:money(t.amount, path .. ".amount", cur), path .. ".amount")
 		end
 	end
-	return amount, currency or r:currency(nil, "transactions[].currency")
+	return amount, currency or r:currency(nil, "transactions[].currency"), refs
 end
 
 -- A refunded line's amount before tax (like an order line's total), taken
@@ -181,7 +184,7 @@ end
 local function refund(r, p)
 	local external_id = r:id(p.id, "id")
 	local order_external_id = r:id(p.order_id, "order_id")
-	local amount, currency = refunded(r, p.transactions)
+	local amount, currency, refs = refunded(r, p.transactions)
 	local lines = {}
 	for i, item, path in r:each(p.refund_line_items, "refund_line_items") do
 		lines[i] = refund_line(r, item, path, currency)
@@ -191,6 +194,7 @@ local function refund(r, p)
 		order_external_id = order_external_id,
 		amount = amount,
 		currency = currency,
+		references = common.nonempty(refs),
 		reason = r:text(p.note, "note"),
 		lines = common.nonempty(lines),
 	}

@@ -85,3 +85,52 @@ def test_cancel_refunds_what_the_gateway_captured(gateway, sink, ordo_factory):
     refunds = for_order(gateway, o, "refund")
     assert len(refunds) == 1 and refunds[0].form.get("amount") == str(o["total"]), refunds
     assert "refund-on-storefront" not in o["tags"]
+
+
+def test_storefront_refund_of_our_own_refund_is_not_counted_twice(gateway, sink, ordo_factory):
+    from conftest import fmt, shopify_refund
+    ordo = ordo_factory(acme_extra=standard_config(gateway, sink))
+    body = shopify_order(financial_status="pending")
+    ack(ordo.shopify(body))
+    o = wait_acme(ordo, body, lambda o: o["payment_status"] == "paid")
+    assert cancel(ordo, o["id"], "acme").status_code == 202
+    o = wait_acme(ordo, body, lambda o: o["payment_status"] == "refunded")
+    (ours,) = [p for p in o["payments"] if p["kind"] == "refund"]
+    assert ours["reference"], ours
+    # The storefront reports the same refund back, naming the gateway's id.
+    echo = shopify_refund(body["id"], amount=fmt(o["total"], "USD"))
+    echo["transactions"][0]["authorization"] = ours["reference"]
+    ack(ordo.shopify(echo, topic="refunds/create"))
+    # ... and again, as a redelivery with a new webhook id.
+    ack(ordo.shopify(echo, topic="refunds/create"))
+    o = wait_acme(ordo, body, lambda o: any(h["to"] == "refund_matched" for h in o["history"]))
+    assert [p["kind"] for p in o["payments"] if p["kind"] == "refund"] == ["refund"], o["payments"]
+    assert o["payment_status"] == "refunded"
+    assert len(for_order(gateway, o, "refund")) == 1
+    # A refund the storefront made on its own is recorded; more than is left
+    # is not (noted and tagged for a person, no retries).
+    extra = shopify_refund(body["id"], amount="1.00")
+    ack(ordo.shopify(extra, topic="refunds/create"))
+    o = wait_acme(ordo, body, lambda o: "refund-unreconciled" in o["tags"])
+    assert [p["kind"] for p in o["payments"] if p["kind"] == "refund"] == ["refund"]
+    assert ordo.dead_letters("acme") == []
+
+
+def test_storefront_refund_is_recorded_once(ordo_factory):
+    from conftest import shopify_refund
+    ordo = ordo_factory()
+    body = shopify_order(financial_status="paid")
+    ack(ordo.shopify(body))
+    ordo.wait_order("shopify", body["id"], pred=lambda o: o["payment_status"] == "paid")
+    r = shopify_refund(body["id"], amount="5.00")
+    ack(ordo.shopify(r, topic="refunds/create"))
+    ack(ordo.shopify(r, topic="refunds/create"))       # a redelivery: another webhook id
+    o = ordo.wait_order("shopify", body["id"], pred=lambda o: o["payment_status"] == "partially_refunded")
+    # Both deliveries handled (the inbox is empty), one refund recorded.
+    wait_until(lambda: ordo.request("GET", "/healthz").json()["inbox_depth"] == 0,
+               what="the inbox drained")
+    notes = [h for h in ordo.order(o["id"])["history"]
+             if h["kind"] == "note" and "Refund of 5.00" in (h["message"] or "")]
+    assert len(notes) == 1, notes
+    o = ordo.order(o["id"])
+    assert [(p["kind"], p["amount"]) for p in o["payments"] if p["kind"] == "refund"] == [("refund", 500)]

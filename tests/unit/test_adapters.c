@@ -283,7 +283,8 @@ static const struct field line_fields[] = {
 };
 static const struct field refund_fields[] = {
 	{ "external_id", 'S' }, { "order_external_id", 'S' }, { "amount", 'I' },
-	{ "currency", 'S' }, { "reason", 's' }, { "lines", 'a' }, { NULL, 0 },
+	{ "currency", 'S' }, { "reason", 's' }, { "lines", 'a' }, { "references", 'a' },
+	{ NULL, 0 },
 };
 static const struct field refund_line_fields[] = {
 	{ "line_external_id", 's' }, { "sku", 's' }, { "quantity", 'I' },
