@@ -22,6 +22,7 @@
  *   POST /api/v1/purchase-orders/{id}/receive      {quantity}
  *   POST /api/v1/orders/{id}/cancel                {reason}: 202, cancel_requested for the workflow
  *   POST /api/v1/orders/{id}/returns               {lines: [{line, quantity}], reason}
+ *   POST /api/v1/orders/{id}/exchanges             the same plus replacement: [{sku, quantity, unit_price}]
  *   GET  /api/v1/returns?status=&limit=
  *   GET  /api/v1/returns/{id}
  *   POST /api/v1/returns/{id}/approve|reject|receive|refund|close
@@ -940,13 +941,44 @@ static void returns_finish(struct server *s, struct evhttp_request *req,
 	http_reply_json(req, status, json_pack("{s:o}", "return", out ? out : json_null()));
 }
 
-/* POST /orders/{id}/returns */
+/* An exchange's replacement lines: 1 to 100 of {sku, quantity, unit_price}
+ * (minor units, 0 for free). @return NULL if fine, else the message. */
+static const char *replacement_error(const json_t *r, size_t *at)
+{
+	const json_t *l, *sku, *q, *p;
+	size_t i;
+
+	if (!json_is_array(r) || json_array_size(r) == 0 || json_array_size(r) > 100)
+		return "replacement must be a list of 1 to 100 lines";
+	json_array_foreach(r, i, l) {
+		*at = i;
+		sku = json_object_get(l, "sku");
+		q = json_object_get(l, "quantity");
+		p = json_object_get(l, "unit_price");
+		if (!json_is_string(sku) || json_string_length(sku) == 0 ||
+		    json_string_length(sku) > 255)
+			return "sku must be text of 1 to 255 bytes";
+		if (!json_is_integer(q) || json_integer_value(q) <= 0 ||
+		    json_integer_value(q) > INV_MAX_QUANTITY)
+			return "quantity must be a positive whole number";
+		if (!json_is_integer(p) || json_integer_value(p) < 0 ||
+		    json_integer_value(p) > INT64_C(1000000000000))
+			return "unit_price must be whole minor units, 0 or more";
+	}
+	return NULL;
+}
+
+/* POST /orders/{id}/returns, and /orders/{id}/exchanges (a return plus
+ * "replacement" lines: exchange_requested goes to the workflow, which
+ * creates the replacement order and settles the difference) */
 static void return_create(struct server *s, struct evhttp_request *req,
-    const struct merchant_config *m, int64_t order_id)
+    const struct merchant_config *m, int64_t order_id, int exchange)
 {
 	json_t *body = body_object(req), *reason;
 	char err[RETURNS_ERRLEN] = "";
 	int64_t id;
+	const char *bad;
+	size_t at = 0;
 
 	if (body == NULL)
 		return;
@@ -963,8 +995,31 @@ static void return_create(struct server *s, struct evhttp_request *req,
 		http_reply_error(req, 503, "unavailable", "the database is unavailable");
 		return;
 	}
+	if (exchange && (bad = replacement_error(json_object_get(body, "replacement"), &at))) {
+		db_rollback(s->db);
+		json_decref(body);
+		http_reply_error(req, 422, "invalid_return", "replacement[%zu]: %s", at, bad);
+		return;
+	}
 	id = returns_create(s->db, m, order_id, json_object_get(body, "lines"),
 	    json_string_value(reason), 0, err);
+	if (id > 0 && exchange) {
+		json_t *payload = json_pack("{s:I,s:I,s:O}", "return_id", (json_int_t)id,
+		    "order_id", (json_int_t)order_id, "replacement", json_object_get(body, "replacement"));
+		char *text = payload ? json_dumps(payload, JSON_COMPACT) : NULL, dedup[40];
+		struct inbox_item item = { .merchant = m->id, .source = "api",
+		                           .topic = "exchange_requested", .dedup_key = dedup,
+		                           .payload = text, .payload_len = text ? strlen(text) : 0 };
+		int dup;
+
+		snprintf(dedup, sizeof dedup, "exchange:%" PRId64, id);
+		if (text == NULL || inbox_insert(s->db, &item, 0, &dup) < 0) {
+			snprintf(err, sizeof err, "database error: %s", db_errmsg(s->db));
+			id = -1;
+		}
+		free(text);
+		json_decref(payload);
+	}
 	json_decref(body);
 	returns_finish(s, req, m, id, id < 0 ? -1 : 0, 201, err);
 }
@@ -1293,14 +1348,14 @@ void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 			shipment_create(s, req, m, oid);
 		return;
 	}
-	if (n == 5 && strcmp(seg[2], "orders") == 0 && strcmp(seg[4], "returns") == 0 &&
-	    cmd == EVHTTP_REQ_POST) {
+	if (n == 5 && strcmp(seg[2], "orders") == 0 && (strcmp(seg[4], "returns") == 0 ||
+	    strcmp(seg[4], "exchanges") == 0) && cmd == EVHTTP_REQ_POST) {
 		int64_t oid;
 
 		if (parse_id(seg[3], &oid) != 0)
 			http_reply_error(req, 404, "not_found", "no order \"%s\"", seg[3]);
 		else
-			return_create(s, req, m, oid);
+			return_create(s, req, m, oid, strcmp(seg[4], "exchanges") == 0);
 		return;
 	}
 	if (n >= 3 && strcmp(seg[2], "returns") == 0) {

@@ -25,6 +25,7 @@ flow.cancel_requested = cancel.requested
 flow.return_requested = returns_flow.auto_approve
 flow.return_received = returns_flow.refund_on_receipt
 flow.return_refund_requested = returns_flow.refund_requested
+flow.exchange_requested = returns_flow.exchange      -- a return plus a replacement order
 
 function flow.order_created(ev)
   local order, created = orders.create(ev.order)

@@ -7,6 +7,7 @@
 --   flow.return_requested = returns_flow.auto_approve
 --   flow.return_received = returns_flow.refund_on_receipt
 --   flow.return_refund_requested = returns_flow.refund_requested
+--   flow.exchange_requested = returns_flow.exchange
 --
 -- Receiving (POST /api/v1/returns/{id}/receive) restocks every unit unless
 -- the return's reason is "damaged" (then they are written off); a
@@ -34,10 +35,62 @@ function M.auto_approve(ev)
   end
 end
 
--- The units came back: refund what was received.
+-- What the returned units were bought for (the customer's credit).
+local function credit_of(r, original)
+  local price, credit = {}, 0
+  for _, l in ipairs(original.lines) do price[l.line_no] = l.unit_price end
+  for _, l in ipairs(r.lines) do credit = credit + (price[l.line] or 0) * l.quantity end
+  return credit
+end
+
+local function replacement_of(r)
+  return orders.get { channel = "exchange", external_id = "return-" .. r.id }
+end
+
+-- The units came back: refund what was received. For an exchange the
+-- replacement already took the credit: only a cheaper replacement's
+-- difference goes back, and an even one just closes the return.
 function M.refund_on_receipt(ev)
   local r = returns.get(ev.return_id)
-  if r ~= nil and r.status == "received" then returns.refund(r.id) end
+  if r == nil or r.status ~= "received" then return end
+  local replacement = replacement_of(r)
+  if replacement == nil then
+    returns.refund(r.id)
+    return
+  end
+  local diff = credit_of(r, orders.get(r.order_id)) - replacement.subtotal
+  if diff > 0 then returns.refund(r.id, diff) else returns.close(r.id) end
+end
+
+-- An exchange (POST /api/v1/orders/{id}/exchanges): a return plus a
+-- replacement order for other SKUs. The returned units are credited at
+-- what was paid for them; the replacement is charged only what it costs
+-- beyond that (its total is the difference), reserved and shipped like any
+-- order. A cheaper replacement's difference is refunded on receipt.
+function M.exchange(ev)
+  local r = returns.get(ev.return_id)
+  local original = orders.get(ev.order_id)
+  if r == nil or original == nil then error("exchange for a return or order that does not exist") end
+  local lines, subtotal = {}, 0
+  for i, l in ipairs(ev.replacement) do
+    lines[i] = { sku = l.sku, title = l.title or l.sku, quantity = l.quantity,
+                 unit_price = l.unit_price, total = l.unit_price * l.quantity }
+    subtotal = subtotal + lines[i].total
+  end
+  local discount = math.min(credit_of(r, original), subtotal)
+  local replacement, created = orders.create {
+    channel = "exchange", external_id = "return-" .. r.id, currency = original.currency,
+    email = original.email, customer = original.customer,
+    shipping_address = original.shipping_address, lines = lines,
+    subtotal = subtotal, discount = discount, total = subtotal - discount,
+    note = ("Exchange for return %d of order %d"):format(r.id, original.id), tags = { "exchange" },
+  }
+  if not created then return end
+  orders.note(original, ("Exchange: return %d, replacement order %d (%s %s to pay)"):format(
+    r.id, replacement.id, money.format(replacement.total, replacement.currency), replacement.currency))
+  local result = inventory.reserve(replacement)
+  if #result.short > 0 then inventory.backorder(replacement, result.short) end
+  if replacement.total > 0 then payments.authorize(replacement) end   -- the difference
 end
 
 -- Someone asked for the refund over the API (the amount is checked).

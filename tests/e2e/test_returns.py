@@ -342,3 +342,64 @@ def test_shipped_backorder_workflow_runs_the_returns_flow(ordo_factory):
     assert stock(ordo, "MUG") == {"portland": (1, 0)}
     o = api(ordo, "GET", f"orders/{o['id']}").json()
     assert o["payment_status"] == "partially_refunded", o["payment_status"]
+
+
+def test_exchange_charges_the_difference_and_the_return_closes_on_receipt(ordo_factory):
+    from test_inventory import BACKORDER_FLOW
+    ordo = start(ordo_factory, BACKORDER_FLOW)
+    put_stock(ordo, "MUG", portland=2)
+    put_stock(ordo, "HAT", portland=3)
+    o = paid_order(ordo, [("MUG", 2)])                       # 10.00 each
+    ship(ordo, o["id"], "portland", deliver=True)
+
+    # Refusals create nothing.
+    for bad, msg in [({"lines": [{"line": 1, "quantity": 1}]}, "replacement"),
+                     ({"lines": [{"line": 1, "quantity": 1}],
+                       "replacement": [{"sku": "HAT", "quantity": 1, "unit_price": -5}]}, "unit_price"),
+                     ({"lines": [{"line": 1, "quantity": 3}],
+                       "replacement": [{"sku": "HAT", "quantity": 1, "unit_price": 1500}]}, "")]:
+        r = api(ordo, "POST", f"orders/{o['id']}/exchanges", json=bad)
+        assert r.status_code == 422 and msg in r.json()["error"]["message"], r.text
+    assert api(ordo, "GET", "returns").json()["returns"] == []
+
+    r = api(ordo, "POST", f"orders/{o['id']}/exchanges", json={
+        "lines": [{"line": 1, "quantity": 1}], "reason": "wrong size",
+        "replacement": [{"sku": "HAT", "quantity": 1, "unit_price": 1500}]})
+    assert r.status_code == 201, r.text
+    rid = r.json()["return"]["id"]
+    rep = ordo.wait_order("exchange", f"return-{rid}", merchant="beta",
+                          pred=lambda x: x["payment_status"] == "paid")
+    assert rep["total"] == 500 and rep["discount"] == 1000, rep      # only the difference
+    assert [(p["kind"], p["amount"]) for p in rep["payments"]] == [("authorization", 500), ("capture", 500)]
+    assert rep["lines"][0]["sku"] == "HAT" and rep["lines"][0]["reserved"] == 1
+    assert stock(ordo, "HAT") == {"portland": (3, 1)}
+
+    wait_until(lambda: api(ordo, "GET", f"returns/{rid}").json()["status"] == "approved",
+               what="the exchange's return approved")
+    assert api(ordo, "POST", f"returns/{rid}/receive", json={}).status_code == 200
+    x = wait_until(lambda: (lambda r: r if r["status"] == "closed" else None)(
+        api(ordo, "GET", f"returns/{rid}").json()), what="closed without a refund")
+    assert x["refund_amount"] in (None, 0), x
+    assert stock(ordo, "MUG") == {"portland": (1, 0)}
+    orig = api(ordo, "GET", f"orders/{o['id']}").json()
+    assert orig["payment_status"] == "paid", orig["payment_status"]   # nothing refunded
+
+
+def test_cheaper_exchange_refunds_the_difference_on_receipt(ordo_factory):
+    from test_inventory import BACKORDER_FLOW
+    ordo = start(ordo_factory, BACKORDER_FLOW)
+    put_stock(ordo, "MUG", portland=1)
+    put_stock(ordo, "PIN", portland=1)
+    o = paid_order(ordo, [("MUG", 1)])
+    ship(ordo, o["id"], "portland", deliver=True)
+    rid = api(ordo, "POST", f"orders/{o['id']}/exchanges", json={
+        "lines": [{"line": 1, "quantity": 1}],
+        "replacement": [{"sku": "PIN", "quantity": 1, "unit_price": 300}]}).json()["return"]["id"]
+    rep = ordo.wait_order("exchange", f"return-{rid}", merchant="beta")
+    assert rep["total"] == 0 and rep["payment_status"] == "paid", rep
+    wait_until(lambda: api(ordo, "GET", f"returns/{rid}").json()["status"] == "approved",
+               what="approved")
+    assert api(ordo, "POST", f"returns/{rid}/receive", json={}).status_code == 200
+    x = wait_until(lambda: (lambda r: r if r["status"] == "refunded" else None)(
+        api(ordo, "GET", f"returns/{rid}").json()), what="the difference refunded")
+    assert x["refund_amount"] == 700
