@@ -26,6 +26,8 @@ flow.return_requested = returns_flow.auto_approve
 flow.return_received = returns_flow.refund_on_receipt
 flow.return_refund_requested = returns_flow.refund_requested
 flow.exchange_requested = returns_flow.exchange      -- a return plus a replacement order
+flow.return_approved = returns_flow.approved         -- "return_approved" to the customer
+flow.return_refunded = returns_flow.refunded         -- "refund_issued" to the customer
 
 function flow.order_created(ev)
   local order, created = orders.create(ev.order)

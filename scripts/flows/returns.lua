@@ -35,6 +35,22 @@ function M.auto_approve(ev)
   end
 end
 
+-- Tell the customer (when the merchant has the template): a return
+-- approved (send the units back), a refund issued (with its amount).
+function M.approved(ev)
+  if notify.has_template("return_approved") then
+    notify.customer(ev.order_id, "return_approved", { return_id = tostring(ev.return_id) })
+  end
+end
+
+function M.refunded(ev)
+  local r = returns.get(ev.return_id)
+  if r and notify.has_template("refund_issued") then
+    notify.customer(ev.order_id, "refund_issued", { return_id = tostring(r.id),
+      amount = money.format(r.refund_amount, r.currency) .. " " .. r.currency })
+  end
+end
+
 -- What the returned units were bought for (the customer's credit).
 local function credit_of(r, original)
   local price, credit = {}, 0

@@ -403,3 +403,31 @@ def test_cheaper_exchange_refunds_the_difference_on_receipt(ordo_factory):
     x = wait_until(lambda: (lambda r: r if r["status"] == "refunded" else None)(
         api(ordo, "GET", f"returns/{rid}").json()), what="the difference refunded")
     assert x["refund_amount"] == 700
+
+
+def test_customer_is_told_when_the_return_is_approved_and_refunded(sink, ordo_factory):
+    from conftest import q
+    from test_inventory import BACKORDER_FLOW
+    notify = f"""\
+notifications:
+  url: {q(sink.url + "/notify")}
+  secret: "n-secret"
+  templates:
+    return_approved:
+      subject: "Return {{{{data.return_id}}}} approved"
+      body: "Send the units back."
+    refund_issued:
+      subject: "Refund for return {{{{data.return_id}}}}"
+      body: "{{{{data.amount}}}} is on its way back to you."
+"""
+    ordo = ordo_factory(beta_workflow=BACKORDER_FLOW, beta_extra=CONFIG + notify)
+    put_stock(ordo, "MUG", portland=1)
+    o = paid_order(ordo, [("MUG", 1)])
+    ship(ordo, o["id"], "portland", deliver=True)
+    rid = request_return(ordo, o["id"], [{"line": 1, "quantity": 1}]).json()["return"]["id"]
+    (a,) = sink.wait_for(lambda r: r.path == "/notify" and r.json["template"] == "return_approved")
+    assert a.verify("n-secret") and a.json["subject"] == f"Return {rid} approved", a.json
+    assert api(ordo, "POST", f"returns/{rid}/receive", json={}).status_code == 200
+    (b,) = sink.wait_for(lambda r: r.path == "/notify" and r.json["template"] == "refund_issued")
+    assert b.json["body"] == "10.00 USD is on its way back to you.", b.json
+    assert b.json["order_id"] == o["id"]
