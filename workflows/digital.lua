@@ -41,6 +41,9 @@ local function deliver(order)
     -- could be delivered now.
     orders.tag(order, "license-pool-empty")
     log.warn("license pool empty", { order = order.id, skus = table.concat(short, ",") })
+    -- The merchant's own systems hear it (webhooks subscribed to
+    -- license_pool.empty, or "*").
+    webhooks.emit("license_pool.empty", { order_id = order.id, skus = short }, order)
   end
   if (#links > 0 or #keys > 0) and notify.has_template("digital_delivery") then
     notify.customer(order, "digital_delivery", {

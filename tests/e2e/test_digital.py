@@ -17,7 +17,7 @@ DIGITAL_FLOW = (ROOT / "workflows" / "digital.lua").read_text()
 GUIDE = bytes(range(256)) * 400 + b"end of the guide\n"     # 102417 bytes
 
 
-def start(ordo_factory, tmp_path, sink=None, expiry="7d", limit=5):
+def start(ordo_factory, tmp_path, sink=None, expiry="7d", limit=5, hooks=""):
     assets = tmp_path / "assets"
     (assets / "books").mkdir(parents=True, exist_ok=True)
     (assets / "books" / "guide.pdf").write_bytes(GUIDE)
@@ -31,7 +31,7 @@ notifications:
       subject: "Your downloads for order {{{{order.number}}}}"
       body: "{{{{data.links}}}}|{{{{data.keys}}}}"
 """
-    extra = notify + f"""\
+    extra = notify + hooks + f"""\
 digital:
   assets: {q(str(assets))}
   base_url: "https://dl.example.com/"
@@ -183,8 +183,11 @@ merchants:
         assert r.returncode != 0 and msg in r.stderr and "c.yaml:8:" in r.stderr, (file, r.stderr)
 
 
-def test_32_concurrent_purchases_from_a_pool_of_20(ordo_factory, tmp_path):
-    ordo = start(ordo_factory, tmp_path)
+def test_32_concurrent_purchases_from_a_pool_of_20(sink, ordo_factory, tmp_path):
+    ordo = start(ordo_factory, tmp_path, hooks=f"""\
+webhooks:
+  - {{ url: {q(sink.url + "/hook")}, secret: "h-secret", topics: [license_pool.empty] }}
+""")
     keys = [f"KEY-{i:04d}" for i in range(20)]
     r = api(ordo, "POST", "license-pools/APPKEY/keys", json={"keys": keys + ["KEY-0003"]})
     assert r.status_code == 200, r.text
@@ -211,6 +214,10 @@ def test_32_concurrent_purchases_from_a_pool_of_20(ordo_factory, tmp_path):
     assert len(empty) == 12
     assert all("license_pool_empty" in " ".join(h.get("message") or "" for h in o["history"])
                for o in empty)
+    # The merchant heard of each shortfall once.
+    alerts = sink.wait_for(lambda r: r.path == "/hook", count=12)
+    assert sorted(a.json["data"]["order_id"] for a in alerts) == sorted(o["id"] for o in empty)
+    assert all(a.verify("h-secret") and a.json["data"]["skus"] == ["APPKEY"] for a in alerts)
     pool_state = api(ordo, "GET", "license-pools/APPKEY").json()
     assert pool_state == {"sku": "APPKEY", "available": 0, "assigned": 20, "revoked": 0}
 
