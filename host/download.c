@@ -86,12 +86,7 @@ static void disposition(const char *file, char *out, size_t len)
 	snprintf(out, len, "attachment; filename=\"%s\"", n ? name : "download");
 }
 
-/*
- * One range of a file of `size` bytes from a Range header: 1 with [*first,
- * *last], 0 to send it all (no header, another unit, several ranges,
- * malformed), -1 when unsatisfiable (416).
- */
-static int parse_range(const char *h, int64_t size, int64_t *first, int64_t *last)
+int download_range(const char *h, int64_t size, int64_t *first, int64_t *last)
 {
 	char *end;
 	long long a, b;
@@ -202,7 +197,7 @@ void download_serve(struct db *db, const struct ordo_config *cfg, struct evhttp_
 		    " The shop has been told.");
 		return;
 	}
-	ranged = parse_range(http_header(req, "Range"), size, &first, &last);
+	ranged = download_range(http_header(req, "Range"), size, &first, &last);
 	if (ranged < 0) {
 		close(fd);
 		snprintf(hdr, sizeof hdr, "bytes */%" PRId64, size);
