@@ -163,7 +163,7 @@ static void metrics_page(struct server *s, struct evhttp_request *req)
 	evbuffer_free(buf);
 }
 
-static void route(struct evhttp_request *req, void *arg)
+void server_route(struct evhttp_request *req, void *arg)
 {
 	struct server *s = arg;
 	char buf[512], *seg[HTTP_MAX_SEGMENTS];
@@ -397,7 +397,7 @@ int server_run(struct ordo_config *cfg)
 		goto out;
 	dispatch_on_commit(s.dispatch, batch_committed, &s);
 	orders_set_observer(notify_order_changed, cfg);
-	evhttp_set_gencb(s.http, route, &s);
+	evhttp_set_gencb(s.http, server_route, &s);
 	evhttp_set_max_body_size(s.http, (ev_ssize_t)cfg->server.body_limit);
 	evhttp_set_max_headers_size(s.http, (ev_ssize_t)cfg->server.header_limit);
 	/* No evhttp_set_timeout: conns owns the read deadline and the write

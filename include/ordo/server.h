@@ -49,6 +49,11 @@ struct server {
 extern const struct sandbox_module server_modules[];
 extern const struct sandbox_translator server_translators[];
 
+/* The evhttp callback for every request (`arg` is the server): webhooks,
+ * the API, downloads, /healthz, /metrics. */
+struct evhttp_request;
+void server_route(struct evhttp_request *req, void *arg);
+
 /* The merchant's index in cfg->merchants, or -1. */
 int server_merchant_index(const struct server *s, const char *id);
 

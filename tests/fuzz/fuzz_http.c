@@ -7,7 +7,7 @@
  * The harness builds a `struct server` the way server_run() does (config
  * loaded from a scratch file with one merchant, an in-memory database,
  * sandboxes via server_reload(), inbox, dispatcher, evhttp with the same
- * limits, the inbox-depth timer and a copy of server.c's small `route`),
+ * limits, the inbox-depth timer and server.c's own `server_route`),
  * without signals, but listens on
  * 127.0.0.1:0 once instead of running forever. Each input is written
  * through a fresh client socket; the loop is then turned with
@@ -25,7 +25,7 @@
  *
  * What must hold: no crash, leak or sanitizer report; no 500 answer.
  *
- * Keep `route` and the setup in step with host/server.c.
+ * Keep the setup in step with host/server.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -87,75 +87,6 @@ static struct server srv;
 static struct sockaddr_in addr;
 static unsigned long runs;
 static int verbose;
-
-/* ------------------------------------------------------------------ */
-/* A copy of server.c's routes                                         */
-/* ------------------------------------------------------------------ */
-
-static void healthz(struct server *s, struct evhttp_request *req)
-{
-	int64_t depth = inbox_depth(s->db);
-	const char *fault = NULL;
-
-	if (depth < 0) {
-		http_reply_error(req, 503, "unavailable", "the database does not answer");
-		return;
-	}
-	if (!s->stopping && db_fault(s->db, &fault) != 0) {
-		http_reply_json(req, 503, json_pack("{s:s,s:I,s:s+}", "status", "degraded",
-		    "inbox_depth", (json_int_t)depth, "error", "the database cannot write: ", fault));
-		return;
-	}
-	http_reply_json(req, s->stopping ? 503 : 200, json_pack("{s:s,s:I}",
-	    "status", s->stopping ? "stopping" : "ok", "inbox_depth", (json_int_t)depth));
-}
-
-static void metrics_page(struct server *s, struct evhttp_request *req)
-{
-	struct evbuffer *buf = evbuffer_new();
-
-	if (buf == NULL) {
-		http_reply_error(req, 503, "unavailable", "out of memory");
-		return;
-	}
-	metrics_set("ordo_inbox_depth", NULL, inbox_depth(s->db));
-	metrics_render(buf);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	    "text/plain; version=0.0.4");
-	evhttp_send_reply(req, 200, "OK", buf);
-	evbuffer_free(buf);
-}
-
-static void route(struct evhttp_request *req, void *arg)
-{
-	struct server *s = arg;
-	char buf[512], *seg[HTTP_MAX_SEGMENTS];
-	int n;
-
-	conns_request_started(s->conns, req);
-	n = http_split_path(req, buf, sizeof buf, seg);
-	if (n < 1) {
-		http_reply_error(req, 404, "not_found", "no such route");
-		return;
-	}
-	if (strcmp(seg[0], "webhooks") == 0) {
-		if (s->stopping) {
-			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-			http_reply_error(req, 503, "unavailable", "ordo is shutting down");
-			return;
-		}
-		dispatch_note_ingress(s->dispatch);
-		ingress_webhook(s, req, seg, n);
-	} else if (n >= 2 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0) {
-		api_handle(s, req, seg, n);
-	} else if (n == 1 && strcmp(seg[0], "healthz") == 0) {
-		healthz(s, req);
-	} else if (n == 1 && strcmp(seg[0], "metrics") == 0) {
-		metrics_page(s, req);
-	} else {
-		http_reply_error(req, 404, "not_found", "no such route");
-	}
-}
 
 /* ------------------------------------------------------------------ */
 /* The server, as server_run builds and frees it                       */
@@ -252,7 +183,7 @@ static void server_up(void)
 	}
 	if (srv.dispatch == NULL || srv.inbox == NULL || srv.http == NULL || srv.conns == NULL)
 		goto fail;
-	evhttp_set_gencb(srv.http, route, &srv);
+	evhttp_set_gencb(srv.http, server_route, &srv);
 	evhttp_set_max_body_size(srv.http, (ev_ssize_t)cfg->server.body_limit);
 	evhttp_set_max_headers_size(srv.http, (ev_ssize_t)cfg->server.header_limit);
 	evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
