@@ -1,0 +1,39 @@
+-- Regression specs: each reproduces a defect that was fixed, on merchant
+-- "lab" (tests/workflows/regressions.lua, UTC, locations a, b and twelve
+-- stores). Run with build/ordo test -c tests/workflows/ordo-test.yaml.
+
+local spec = { merchant = "lab" }
+
+local DAY = 86400000
+
+local function renewals()
+  local n = 0
+  for _, o in ipairs(orders.list()) do
+    if o.channel == "subscription" then n = n + 1 end
+  end
+  return n
+end
+
+local function sub(id) return subscriptions()[id or 1] end
+
+spec["a 90-day plan keeps renewing past 1000 days from its start"] = function()
+  local start = clock.now()
+  event("make_sub", { interval = "day", count = 90 })
+  clock.advance("1500d")                   -- 16 renewals; the 12th is 1080 days out
+  expect_eq(renewals(), 16)
+  expect_eq(sub().cycle, 16)
+  expect_eq(sub().status, "active")
+  expect_eq(sub().next_renewal_at, start + 17 * 90 * DAY)
+  expect_eq(#dead_letters(), 0)
+end
+
+spec["a monthly plan from Jan 31 stays on month ends for 90 years"] = function()
+  clock.set("2026-01-31T09:00:00Z")
+  event("make_sub", { interval = "month" })
+  clock.set("2116-01-31T10:00:00Z")         -- 1080 months: past calendar_add's 1000
+  expect_eq(sub().cycle, 1080)
+  expect_eq(clock.iso(sub().next_renewal_at), "2116-02-29T09:00:00.000Z")
+  expect_eq(#dead_letters(), 0)
+end
+
+return spec
