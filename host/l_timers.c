@@ -112,8 +112,11 @@ static int l_at(lua_State *L)
 		return luaL_error(L, "timers.at: the time must be ms UTC or ISO 8601 text, not %s",
 		    luaL_typename(L, 1));
 	}
-	if (ms < 0 || ms > clock_now_ms() + MAX_DELAY_MS)
-		return luaL_error(L, "timers.at: the time is out of range");
+	if (ms <= 0)
+		return luaL_error(L, "timers.at: the time must be after 1970-01-01T00:00:00Z"
+		    " (ms UTC greater than 0), not %I", (lua_Integer)ms);
+	if (ms > clock_now_ms() + MAX_DELAY_MS)
+		return luaL_error(L, "timers.at: the time is out of range (at most a century ahead)");
 	return set(L, &c, "at", ms);
 }
 
