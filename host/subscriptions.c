@@ -167,6 +167,49 @@ static int rebase(struct sub *s, int64_t c, char *err)
 	return 1;
 }
 
+/*
+ * The first renewal from cycle `c` on that falls at or after `t` (strictly
+ * after it when `strict`), into *at and *out_c, however far ahead `t` is:
+ * while `t` lies beyond what calendar_add can count from the base, the base
+ * (in s only) moves up by as many intervals as it can count. The caller
+ * sets and stores the base it wants. @return 0, or -1 with err (`t` beyond
+ * the calendar's range, year 9999).
+ */
+static int first_from(struct sub *s, int64_t c, int64_t t, int strict, int64_t *at,
+    int64_t *out_c, char *err)
+{
+	int64_t stride = CALENDAR_MAX_COUNT / s->count, far, far_at;
+
+	for (;;) {
+		int moved;
+
+		far = s->base_cycle + stride;
+		if (far <= c)
+			break;
+		if (renewal_at(s, far, &far_at, err) != 0)
+			return -1;
+		if (far_at > t || (!strict && far_at == t))
+			break;              /* within reach: the scan below finds it */
+		if ((moved = rebase(s, far, err)) == 0)
+			moved = rebase(s, far - 1, err);    /* far's wall time fell in a DST gap */
+		if (moved < 0)
+			return -1;
+		if (moved == 0)
+			return fail(err, "subscription %" PRId64 ": cannot count the renewals up to"
+			    " that date", s->id);
+		if (c < s->base_cycle)
+			c = s->base_cycle;
+	}
+	for (;; c++) {
+		if (renewal_at(s, c, at, err) != 0)
+			return -1;
+		if (*at > t || (!strict && *at == t))
+			break;
+	}
+	*out_c = c;
+	return 0;
+}
+
 /* Point the renewal timer at renewal `c` (cycle c), or remove it (c = 0). */
 static int schedule(struct db *db, const char *merchant, struct sub *s, int64_t c, char *err)
 {
@@ -471,18 +514,13 @@ int subs_pause(struct db *db, const char *merchant, int64_t id, int64_t until_ms
 	/* Renewals falling inside the pause do not happen: the first one due
 	 * after it is the next. */
 	{
-		int64_t c = s.cycle + 1, at = 0;
+		int64_t c, at;
 
-		for (int guard = 0; guard < CALENDAR_MAX_COUNT; guard++, c++) {
-			if (renewal_at(&s, c, &at, err) != 0)
-				goto out;
-			if (at >= until_ms)
-				break;
-		}
+		if (first_from(&s, s.cycle + 1, until_ms, 0, &at, &c, err) != 0)
+			goto out;
 		s.base_at = at;
 		s.base_cycle = s.cycle + 1;
-		if (set_int(db, id, "UPDATE subscriptions SET base_at = ? WHERE id = ?", s.base_at, err) ||
-		    set_int(db, id, "UPDATE subscriptions SET base_cycle = ? WHERE id = ?", s.base_cycle, err))
+		if (store_base(db, &s, err) != 0)
 			goto out;
 		rc = schedule(db, merchant, &s, s.cycle + 1, err);
 	}
@@ -500,13 +538,8 @@ int subs_resume(struct db *db, const char *merchant, int64_t id, int64_t event_i
 	if (open_sub(db, merchant, id, "resumed", "paused", &s, err) != 0)
 		return -1;
 	/* The next renewal on the original schedule that is still ahead. */
-	c = s.cycle + 1;
-	for (int guard = 0; guard < CALENDAR_MAX_COUNT; guard++, c++) {
-		if (renewal_at(&s, c, &at, err) != 0)
-			goto out;
-		if (at > now)
-			break;
-	}
+	if (first_from(&s, s.cycle + 1, now, 1, &at, &c, err) != 0)
+		goto out;
 	s.base_at = at;
 	s.base_cycle = s.cycle + 1;
 	if (set_status(db, &s, "active", "resumed", event_id, err) != 0 ||

@@ -36,4 +36,30 @@ spec["a monthly plan from Jan 31 stays on month ends for 90 years"] = function()
   expect_eq(#dead_letters(), 0)
 end
 
+spec["a daily plan paused for 1500 days renews again when the pause ends"] = function()
+  local start = clock.now()
+  event("make_sub", { interval = "day" })
+  event("pause", { sub = 1, ["until"] = start + 1500 * DAY })
+  expect_eq(sub().next_renewal_at, start + 1500 * DAY)
+  clock.advance("1600d")
+  expect_eq(sub().status, "active")
+  expect_eq(renewals(), 101)                -- days 1500 to 1600
+  expect_eq(#timers(), 1)
+  expect_eq(#dead_letters(), 0)
+end
+
+spec["a daily plan resumed after 1100 days paused renews the next day"] = function()
+  event("make_sub", { interval = "day" })
+  clock.advance("2d")
+  event("pause", { sub = 1 })
+  clock.advance("1100d")
+  event("resume", { sub = 1 })
+  expect_eq(sub().status, "active")
+  expect(sub().next_renewal_at > clock.now() and sub().next_renewal_at <= clock.now() + DAY,
+    "the next renewal is within a day")
+  clock.advance("1d")
+  expect_eq(renewals(), 3)
+  expect_eq(#dead_letters(), 0)
+end
+
 return spec
