@@ -77,7 +77,7 @@ static int set(lua_State *L, const struct lbind_ctx *c, const char *fn, int64_t 
 	return 1;
 }
 
-static int l_after(lua_State *L)
+static int after_body(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "timers", "after");
 	int64_t ms;
@@ -97,7 +97,7 @@ static int l_after(lua_State *L)
 	return set(L, &c, "after", clock_now_ms() + ms);
 }
 
-static int l_at(lua_State *L)
+static int at_body(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "timers", "at");
 	int64_t ms;
@@ -120,7 +120,7 @@ static int l_at(lua_State *L)
 	return set(L, &c, "at", ms);
 }
 
-static int l_cancel(lua_State *L)
+static int cancel_body(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "timers", "cancel");
 	const char *key = luaL_checkstring(L, 1);
@@ -131,6 +131,16 @@ static int l_cancel(lua_State *L)
 	lua_pushboolean(L, rc);
 	return 1;
 }
+
+/* Each call whole or not at all, like every primitive that writes. */
+static int atomic(lua_State *L, const char *fn, lua_CFunction body)
+{
+	return lbind_atomic(L, lbind_context(L, "timers", fn).db, body);
+}
+
+static int l_after(lua_State *L) { return atomic(L, "after", after_body); }
+static int l_at(lua_State *L) { return atomic(L, "at", at_body); }
+static int l_cancel(lua_State *L) { return atomic(L, "cancel", cancel_body); }
 
 static const luaL_Reg timers_lib[] = {
 	{ "after", l_after },

@@ -62,4 +62,17 @@ spec["a daily plan resumed after 1100 days paused renews the next day"] = functi
   expect_eq(#dead_letters(), 0)
 end
 
+spec["a pause that fails under pcall leaves the subscription as it was"] = function()
+  event("make_sub", { interval = "day" })
+  local next = sub().next_renewal_at
+  -- No renewal can be counted to year 10000: the pause fails after the
+  -- status was written; the script catches the error and carries on.
+  event("try_pause", { sub = 1, ["until"] = 253402300800000 + DAY })
+  expect_eq(sub().status, "active")
+  expect_eq(sub().next_renewal_at, next)
+  expect_eq(#timers(), 1)
+  clock.advance("1d")
+  expect_eq(renewals(), 1)
+end
+
 return spec
