@@ -208,7 +208,7 @@ static int l_set_status(lua_State *L) { return atomic(L, "set_status", set_statu
 int l_subscriptions_renewal(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "subscriptions", "renewal");
-	int64_t id, cycle, order_id;
+	int64_t id, cycle, order_id, due_at = 0;
 	const char *why;
 	char err[SUBS_ERRLEN];
 	int rc;
@@ -220,8 +220,12 @@ int l_subscriptions_renewal(lua_State *L)
 		return luaL_error(L, "a renewal without subscription_id and cycle");
 	id = lua_tointeger(L, 2);
 	cycle = lua_tointeger(L, 3);
+	/* ev.timer.due_at: when the timer that raised it was due. */
+	if (lua_getfield(L, 1, "timer") == LUA_TTABLE && lua_getfield(L, -1, "due_at") == LUA_TNUMBER &&
+	    lua_isinteger(L, -1))
+		due_at = lua_tointeger(L, -1);
 	lua_settop(L, 1);
-	rc = subs_renew(c.db, c.merchant, id, cycle, c.event_id, &order_id, &why, err);
+	rc = subs_renew(c.db, c.merchant, id, cycle, due_at, c.event_id, &order_id, &why, err);
 	if (rc < 0)
 		return luaL_error(L, "subscription renewal: %s", err);
 	push_sub(L, &c, id);

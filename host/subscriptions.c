@@ -689,7 +689,7 @@ int subs_set_status(struct db *db, const char *merchant, int64_t id, const char 
 /* Renewal                                                             */
 /* ------------------------------------------------------------------ */
 
-int subs_renew(struct db *db, const char *merchant, int64_t id, int64_t cycle,
+int subs_renew(struct db *db, const char *merchant, int64_t id, int64_t cycle, int64_t due_at,
     int64_t event_id, int64_t *order_id, const char **why, char *err)
 {
 	struct sub s;
@@ -706,8 +706,11 @@ int subs_renew(struct db *db, const char *merchant, int64_t id, int64_t cycle,
 		return 0;
 	}
 	rc = -1;
-	if (cycle != s.cycle + 1) {
-		*why = "stale";             /* moved on since this timer was set */
+	/* Moved on since this timer was set: another cycle, or the same cycle
+	 * moved to another date (set_next, a pause) while this event waited in
+	 * the inbox, e.g. for a retry. */
+	if (cycle != s.cycle + 1 || (due_at > 0 && s.next_at > 0 && due_at != s.next_at)) {
+		*why = "stale";
 		rc = 0;
 		goto out;
 	}

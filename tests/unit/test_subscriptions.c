@@ -107,9 +107,13 @@ static void test_renewal_once_and_actions(void)
 	CHECK_INT(count(db, "SELECT count(*) FROM timers WHERE key = 'sub-1'"), 1);
 
 	/* The renewal step: one order per cycle, however often it runs. */
-	CHECK_INT(subs_renew(db, "m1", id, 1, 5, &order, &why, err), 1);
+	CHECK_INT(subs_renew(db, "m1", id, 1, 0, 5, &order, &why, err), 1);
 	CHECK(order > 0);
-	CHECK_INT(subs_renew(db, "m1", id, 1, 6, &again, &why, err), 0);   /* stale: cycle moved on */
+	CHECK_INT(subs_renew(db, "m1", id, 1, 0, 6, &again, &why, err), 0);   /* stale: cycle moved on */
+	CHECK_STR(why, "stale");
+	/* Cycle 2 is next, but due at another time than this timer was: it was
+	 * moved (set_next, a pause) while the event waited in the inbox. */
+	CHECK_INT(subs_renew(db, "m1", id, 2, T0 + 1000, 6, &again, &why, err), 0);
 	CHECK_STR(why, "stale");
 	CHECK_INT(count(db, "SELECT count(*) FROM orders WHERE channel = 'subscription'"), 1);
 	CHECK_INT(count(db, "SELECT subscription_id FROM orders WHERE channel = 'subscription'"), id);

@@ -75,4 +75,20 @@ spec["a pause that fails under pcall leaves the subscription as it was"] = funct
   expect_eq(renewals(), 1)
 end
 
+spec["a renewal waiting for its retry follows a new next date"] = function()
+  event("make_sub", { interval = "day", external_id = "flaky" })
+  clock.set(sub().next_renewal_at)          -- the first attempt fails: a retry waits
+  expect_eq(renewals(), 0)
+  local target = clock.now() + 10 * DAY
+  event("set_next", { sub = 1, at = target })
+  clock.advance("1m")                       -- the retry of the old date: stale
+  expect_eq(renewals(), 0)
+  expect_eq(sub().cycle, 0)
+  expect_eq(sub().next_renewal_at, target)
+  clock.set(target + 60000)
+  expect_eq(renewals(), 1)
+  expect(orders.list()[1].created_at >= clock.iso(target), "renewed on the new date")
+  expect_eq(sub().next_renewal_at, target + DAY)
+end
+
 return spec
