@@ -16,6 +16,31 @@ end
 
 local function sub(id) return subscriptions()[id or 1] end
 
+local n_orders = 0
+-- A paid storefront order of { {sku, quantity}, ... }; note "noreserve"
+-- keeps the workflow from reserving it.
+local function order(lines, note)
+  n_orders = n_orders + 1
+  local items = {}
+  for i, l in ipairs(lines) do
+    items[i] = { id = i, sku = l[1], title = l[1], quantity = l[2], price = "10.00",
+      total_discount = "0.00" }
+  end
+  local o = { id = 9912345678901000 + n_orders, name = "#L" .. n_orders, email = "c@example.com",
+    currency = "USD", total_price = "10.00", subtotal_price = "10.00", total_tax = "0.00",
+    total_discounts = "0.00", financial_status = "paid", line_items = items, note = note }
+  webhook { topic = "orders/create", body = o }
+  return orders.get { channel = "shopify", external_id = tostring(o.id) }
+end
+
+-- The one event that failed for good (after its retries), and its error.
+local function the_dead_letter()
+  clock.advance("1m")
+  local d = dead_letters()
+  expect_eq(#d, 1, "dead letters")
+  return d[1]
+end
+
 spec["a 90-day plan keeps renewing past 1000 days from its start"] = function()
   local start = clock.now()
   event("make_sub", { interval = "day", count = 90 })
@@ -89,6 +114,25 @@ spec["a renewal waiting for its retry follows a new next date"] = function()
   expect_eq(renewals(), 1)
   expect(orders.list()[1].created_at >= clock.iso(target), "renewed on the new date")
   expect_eq(sub().next_renewal_at, target + DAY)
+end
+
+spec["a shipment listing a line twice is refused"] = function()
+  stock.set("X", "a", 5)
+  local o = order { { "X", 5 } }
+  event("ship", { order_id = o.id, location = "a", advance = "shipped",
+    lines = { { line = 1, quantity = 5 }, { line = 1, quantity = 5 } } })
+  local d = the_dead_letter()
+  expect(d.error:find("line 1 is listed twice", 1, true), d.error)
+  expect_eq(orders.get(o.id).lines[1].reserved, 5)
+  expect_eq(stock.list("X")[1].on_hand, 5)
+end
+
+spec["a drop-ship listing a line twice is refused"] = function()
+  local o = order({ { "X", 3 } }, "noreserve")
+  event("forward", { order_id = o.id, lines = { { line = 1, quantity = 2 }, { line = 1, quantity = 2 } } })
+  local d = the_dead_letter()
+  expect(d.error:find("line 1 is listed twice", 1, true), d.error)
+  expect_eq(orders.get(o.id).lines[1].fulfillment ~= "dropship", true)
 end
 
 return spec
