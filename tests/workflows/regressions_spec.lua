@@ -135,4 +135,14 @@ spec["a drop-ship listing a line twice is refused"] = function()
   expect_eq(orders.get(o.id).lines[1].fulfillment ~= "dropship", true)
 end
 
+spec["a backorder served from twelve locations at once"] = function()
+  for i = 0, 11 do stock.set("X", ("store-number-%02d-downtown"):format(i), 1) end
+  local o = order({ { "X", 13 } }, "noreserve")
+  event("backorder", { order_id = o.id, lines = { { line = 1, quantity = 13 } } })
+  stock.receive("X", "a", 1)                -- allocates from all thirteen
+  local l = orders.get(o.id).lines[1]
+  expect_eq(l.reserved, 13)
+  expect_eq(l.backordered, 0)
+end
+
 return spec
