@@ -145,4 +145,15 @@ spec["a backorder served from twelve locations at once"] = function()
   expect_eq(l.backordered, 0)
 end
 
+spec["routing again after a partial shipment plans only what is not shipped"] = function()
+  stock.set("X", "a", 3)
+  local o = order { { "X", 5 } }            -- 3 reserved at a, 2 short
+  event("ship", { order_id = o.id, location = "a", advance = "shipped" })
+  stock.receive("X", "a", 10)
+  event("route", { order_id = o.id })
+  local l = orders.get(o.id).lines[1]
+  expect_eq(l.fulfilled_quantity, 3)
+  expect_eq(l.reserved, 2)
+end
+
 return spec
