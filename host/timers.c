@@ -87,12 +87,17 @@ int timers_fire(struct db *db, int64_t now, int limit)
 	int n;
 
 	/* The dedup key makes a timer's event unique even if a row were ever
-	 * moved into the inbox twice; "WHERE true" is SQLite's required
-	 * spelling for an upsert after a SELECT. */
+	 * moved into the inbox twice. It names this setting of the timer (row
+	 * id, when and by which event it was set), not only key and time: a
+	 * timer set again with the same key and time after it fired is a new
+	 * timer, and must fire again rather than be dropped as a duplicate.
+	 * "WHERE true" is SQLite's required spelling for an upsert after a
+	 * SELECT. */
 	st = db_prepare(db,
 	    "INSERT INTO inbox (merchant, source, topic, dedup_key, order_key, payload,"
 	    "  available_at, received_at)"
-	    " SELECT merchant, 'timer', event, 'timer:' || key || ':' || due_at, order_key,"
+	    " SELECT merchant, 'timer', event, 'timer:' || key || ':' || due_at || ':' || id"
+	    "  || ':' || created_at || ':' || ifnull(event_id, 0), order_key,"
 	    "  json_set(payload, '$.timer', json_object('key', key, 'due_at', due_at,"
 	    "   'late_ms', ?1 - due_at)), ?1, ?1"
 	    " FROM (SELECT * FROM timers WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2)"

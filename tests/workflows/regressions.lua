@@ -34,11 +34,8 @@ function flow.try_pause(ev)
   local ok, e = pcall(subscriptions.pause, ev.sub, ev["until"])
   log.info("pause tried", { ok = tostring(ok), error = tostring(e) })
 end
-function flow.try_timer_at(ev)
-  local ok, e = pcall(timers.at, ev.at, "timer_fired", {})
-  log.info("timers.at tried", { ok = tostring(ok), error = tostring(e) })
-end
-function flow.timer_fired(ev) log.info("timer fired", { key = ev.timer.key }) end
+function flow.set_timer(ev) timers.at(ev.at, "timer_fired", { order_id = ev.order_id }, ev.key) end
+function flow.timer_fired(ev) orders.note(ev.order_id, "fired " .. ev.timer.key) end
 
 function flow.ship(ev)
   local s = fulfillment.create(ev.order_id, ev.location, ev.lines)

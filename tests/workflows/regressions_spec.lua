@@ -156,4 +156,23 @@ spec["routing again after a partial shipment plans only what is not shipped"] = 
   expect_eq(l.reserved, 2)
 end
 
+spec["a timer set again with the same key and time after it fired fires again"] = function()
+  local o = order({ { "X", 1 } }, "noreserve")
+  local function fired()
+    local n = 0
+    for _, h in ipairs(orders.get(o.id).history) do
+      if h.kind == "note" and h.message == "fired k" then n = n + 1 end
+    end
+    return n
+  end
+  local at = clock.now() + 3600000
+  event("set_timer", { order_id = o.id, key = "k", at = at })
+  clock.advance("2h")
+  expect_eq(fired(), 1)
+  event("set_timer", { order_id = o.id, key = "k", at = at })
+  clock.advance("1m")
+  expect_eq(fired(), 2)
+  expect_eq(#timers(), 0)
+end
+
 return spec
