@@ -716,7 +716,8 @@ int subs_renew(struct db *db, const char *merchant, int64_t id, int64_t cycle, i
 	}
 	if (strcmp(s.status, "paused") == 0 && s.paused_until > 0 && clock_now_ms() >= s.paused_until) {
 		if (set_status(db, &s, "active", "pause ended", event_id, err) != 0 ||
-		    set_int(db, id, "UPDATE subscriptions SET paused_until = ? WHERE id = ?", 0, err) != 0)
+		    set_int(db, id, "UPDATE subscriptions SET paused_until = NULLIF(?, 0) WHERE id = ?", 0,
+		    err) != 0)
 			goto out;
 	}
 	if (strcmp(s.status, "active") != 0) {

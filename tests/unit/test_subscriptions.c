@@ -144,4 +144,32 @@ static void test_renewal_once_and_actions(void)
 	clock_use_real();
 }
 
-T_MAIN(test_bad_input, test_renewal_once_and_actions)
+/* A pause that ends by itself leaves paused_until NULL (it was stored as 0,
+ * read back as "paused until 1970"). */
+static void test_pause_ends_clears_until(void)
+{
+	struct db *db = fresh();
+	char err[SUBS_ERRLEN] = "";
+	int64_t id = create(db, "", err), order = 0, next;
+	const char *why;
+	json_t *s;
+
+	CHECK(id > 0);
+	CHECK_INT(subs_pause(db, "m1", id, T0 + INT64_C(40) * 86400000, 7, err), 0);
+	s = subs_get(db, "m1", id);
+	CHECK_STR(json_string_value(json_object_get(s, "status")), "paused");
+	next = json_integer_value(json_object_get(s, "next_renewal_ms"));
+	CHECK_STR(json_string_value(json_object_get(s, "next_renewal")), "2026-03-05T09:00:00.000Z");
+	json_decref(s);
+	clock_set_virtual(next);
+	CHECK_INT(subs_renew(db, "m1", id, 1, next, 8, &order, &why, err), 1);
+	s = subs_get(db, "m1", id);
+	CHECK_STR(json_string_value(json_object_get(s, "status")), "active");
+	CHECK(json_is_null(json_object_get(s, "paused_until")));
+	json_decref(s);
+	CHECK_INT(count(db, "SELECT count(*) FROM subscriptions WHERE paused_until IS NULL"), 1);
+	db_close(db);
+	clock_use_real();
+}
+
+T_MAIN(test_bad_input, test_renewal_once_and_actions, test_pause_ends_clears_until)
