@@ -184,12 +184,14 @@ static int first_from(struct sub *s, int64_t c, int64_t t, int strict, int64_t *
 		int moved;
 
 		far = s->base_cycle + stride;
-		if (far <= c)
-			break;
-		if (renewal_at(s, far, &far_at, err) != 0)
-			return -1;
-		if (far_at > t || (!strict && far_at == t))
-			break;              /* within reach: the scan below finds it */
+		if (far > c) {
+			/* (else c itself is out of reach: a base left behind
+			 * before renewals moved it; move it up to c first) */
+			if (renewal_at(s, far, &far_at, err) != 0)
+				return -1;
+			if (far_at > t || (!strict && far_at == t))
+				break;      /* within reach: the scan below finds it */
+		}
 		if ((moved = rebase(s, far, err)) == 0)
 			moved = rebase(s, far - 1, err);    /* far's wall time fell in a DST gap */
 		if (moved < 0)

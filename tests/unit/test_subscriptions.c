@@ -172,4 +172,23 @@ static void test_pause_ends_clears_until(void)
 	clock_use_real();
 }
 
-T_MAIN(test_bad_input, test_renewal_once_and_actions, test_pause_ends_clears_until)
+/* A subscription whose base was left far behind (renewed under the old
+ * code, which never moved it) can still be paused: the base moves up. */
+static void test_pause_far_from_base(void)
+{
+	struct db *db = fresh();
+	char err[SUBS_ERRLEN] = "";
+	int64_t id = create(db, ",\"count\":90", err);
+
+	CHECK(id > 0);
+	CHECK_INT(sqlite3_exec(db_handle(db), "UPDATE subscriptions SET cycle = 11, base_cycle = 0",
+	    NULL, NULL, NULL), SQLITE_OK);
+	CHECK_INT(subs_pause(db, "m1", id, T0 + 86400000, 7, err), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM timers WHERE key = 'sub-1'"), 1);
+	CHECK_INT(count(db, "SELECT base_cycle FROM subscriptions"), 12);
+	db_close(db);
+	clock_use_real();
+}
+
+T_MAIN(test_bad_input, test_renewal_once_and_actions, test_pause_ends_clears_until,
+    test_pause_far_from_base)
