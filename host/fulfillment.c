@@ -141,6 +141,13 @@ int64_t ship_create(struct db *db, const struct merchant_config *m, int64_t orde
 				return fail(err, "lines[%zu]: give line = n and a positive quantity", i + 1);
 			want[n].line = (int)json_integer_value(jl);
 			want[n].qty = json_integer_value(jq);
+			/* Each entry is checked against what the line has; a line
+			 * given twice would pass twice. */
+			for (int k = 0; k < n; k++)
+				if (want[k].line == want[n].line)
+					return fail(err, "lines[%zu]: line %d is listed twice (also lines[%d]);"
+					    " give each line once with its whole quantity", i + 1, want[n].line,
+					    k + 1);
 			can = shippable(db, order_id, want[n].line, location);
 			if (can < 0)
 				return db_fail(db, err);

@@ -179,7 +179,13 @@ static int allocate(struct db *db, const struct merchant_config *m, const char *
 		    " WHERE merchant = ? AND sku = ? AND status = 'waiting' ORDER BY id LIMIT 1");
 		int64_t bo, order_id, want, took = 0;
 		int line, rc;
-		char where[512] = "", key[200], payload[900], dedup[96];
+		char key[200], dedup[96], *text = NULL;
+		/* Where it was served from: built as JSON, any number of
+		 * locations, any bytes in their ids. */
+		json_t *where = NULL, *p = NULL;
+		struct inbox_item item = { .merchant = m->id, .source = "internal",
+		    .topic = "backorder_allocated", .dedup_key = dedup, .order_key = key };
+		int dup;
 
 		if (st == NULL)
 			return db_fail(db, err);
@@ -195,65 +201,69 @@ static int allocate(struct db *db, const struct merchant_config *m, const char *
 		line = sqlite3_column_int(st, 2);
 		want = sqlite3_column_int64(st, 3);
 		db_reset(st);
+		if ((where = json_array()) == NULL)
+			return fail(err, "out of memory");
 		for (size_t i = 0; i < m->n_locations && want > 0; i++) {
 			const char *loc = m->locations[i].id;
 			int64_t on_hand, reserved, take;
-			size_t o = strlen(where);
 
 			if (counts(db, m->id, sku, loc, &on_hand, &reserved) != 0)
-				return db_fail(db, err);
+				goto dberr;
 			take = on_hand - reserved < want ? on_hand - reserved : want;
 			if (take <= 0)
 				continue;
 			if ((rc = reserve_at(db, m->id, sku, loc, take, order_id, line, event_id)) < 0)
-				return db_fail(db, err);
+				goto dberr;
 			if (rc == 0)
 				continue;
 			want -= take;
 			took += take;
-			snprintf(where + o, sizeof where - o, "%s{\"location\":\"%s\",\"quantity\":%" PRId64 "}",
-			    o ? "," : "", loc, take);
+			if (json_array_append_new(where, json_pack("{s:s,s:I}", "location", loc,
+			    "quantity", (json_int_t)take)) != 0)
+				goto encerr;
 		}
-		if (took == 0)
+		if (took == 0) {
+			json_decref(where);
 			return 0; /* nothing left to offer */
+		}
 		st = db_prepare(db, "UPDATE backorders SET quantity = ?, status = ? WHERE id = ?");
 		if (st == NULL)
-			return db_fail(db, err);
+			goto dberr;
 		sqlite3_bind_int64(st, 1, want);
 		db_bind_text(st, 2, want == 0 ? "allocated" : "waiting");
 		sqlite3_bind_int64(st, 3, bo);
 		if (db_step_done(st) != 0 || order_key(db, order_id, key, sizeof key) != 0)
+			goto dberr;
+		/* The SKU is null when it is not UTF-8 (any bytes an adapter let
+		 * through). */
+		p = json_pack("{s:I,s:i,s:o?,s:I,s:I,s:O}", "order_id", (json_int_t)order_id,
+		    "line", line, "sku", json_string(sku), "quantity", (json_int_t)took, "remaining",
+		    (json_int_t)want, "locations", where);
+		json_decref(where);
+		where = NULL;
+		if (p == NULL || (text = json_dumps(p, JSON_COMPACT)) == NULL)
+			goto encerr;
+		json_decref(p);
+		p = NULL;
+		item.payload = text;
+		item.payload_len = strlen(text);
+		snprintf(dedup, sizeof dedup, "backorder:%" PRId64 ":%" PRId64, bo, want);
+		rc = inbox_insert(db, &item, 0, &dup) < 0 ? -1 : 0;
+		free(text);
+		if (rc != 0)
 			return db_fail(db, err);
-		snprintf(payload, sizeof payload, "{\"order_id\":%" PRId64 ",\"line\":%d,\"sku\":%s,"
-		    "\"quantity\":%" PRId64 ",\"remaining\":%" PRId64 ",\"locations\":[%s]}",
-		    order_id, line, "null", took, want, where);
-		{
-			/* The SKU as JSON text: any bytes an adapter let through. */
-			json_t *p = json_loads(payload, 0, NULL);
-			char *text;
-			struct inbox_item item = { .merchant = m->id, .source = "internal",
-			    .topic = "backorder_allocated", .dedup_key = dedup, .order_key = key };
-			int dup;
-
-			if (p == NULL)
-				return fail(err, "cannot encode the allocation of backorder %" PRId64, bo);
-			json_object_set_new(p, "sku", json_string(sku));
-			text = json_dumps(p, JSON_COMPACT);
-			json_decref(p);
-			if (text == NULL)
-				return fail(err, "cannot encode the allocation of backorder %" PRId64, bo);
-			item.payload = text;
-			item.payload_len = strlen(text);
-			snprintf(dedup, sizeof dedup, "backorder:%" PRId64 ":%" PRId64, bo, want);
-			rc = inbox_insert(db, &item, 0, &dup) < 0 ? -1 : 0;
-			free(text);
-			if (rc != 0)
-				return db_fail(db, err);
-		}
 		if (orders_refresh(db, order_id, event_id) != 0)
 			return db_fail(db, err);
 		if (want > 0)
 			return 0; /* served partially: the stock is gone */
+		continue;
+dberr:
+		json_decref(where);
+		return db_fail(db, err);
+encerr:
+		json_decref(where);
+		json_decref(p);
+		return fail(err, "cannot encode the allocation of backorder %" PRId64, bo);
 	}
 	return 0;
 }

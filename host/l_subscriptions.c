@@ -16,7 +16,8 @@
  * order, created once) and ev.subscription; a renewal that is not due (a
  * skipped cycle, a paused or canceled subscription, a timer the schedule
  * moved past) arrives as subscription_renewal_skipped, _paused, ... with
- * ev.subscription only. Depends on subscriptions, luajson, lbind.
+ * ev.subscription only. Each call that writes runs in its own savepoint
+ * (lbind_atomic). Depends on subscriptions, luajson, lbind.
  */
 #include <stdio.h>
 #include <string.h>
@@ -68,7 +69,7 @@ static int64_t time_arg(lua_State *L, int idx, const char *fn)
 	return 0;
 }
 
-static int l_create(lua_State *L)
+static int create_body(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "subscriptions", "create");
 	struct lbind_jbox *spec;
@@ -107,7 +108,7 @@ static int done(lua_State *L, const struct lbind_ctx *c, int64_t id, int rc, con
 	return push_sub(L, c, id);
 }
 
-static int l_pause(lua_State *L)
+static int pause_body(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "subscriptions", "pause");
 	int64_t id = sub_id(L, 1, "pause"), until = lua_isnoneornil(L, 2) ? 0 : time_arg(L, 2, "pause");
@@ -116,7 +117,7 @@ static int l_pause(lua_State *L)
 	return done(L, &c, id, subs_pause(c.db, c.merchant, id, until, c.event_id, err), "pause", err);
 }
 
-static int l_resume(lua_State *L)
+static int resume_body(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "subscriptions", "resume");
 	int64_t id = sub_id(L, 1, "resume");
@@ -125,7 +126,7 @@ static int l_resume(lua_State *L)
 	return done(L, &c, id, subs_resume(c.db, c.merchant, id, c.event_id, err), "resume", err);
 }
 
-static int l_skip(lua_State *L)
+static int skip_body(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "subscriptions", "skip");
 	int64_t id = sub_id(L, 1, "skip");
@@ -134,7 +135,7 @@ static int l_skip(lua_State *L)
 	return done(L, &c, id, subs_skip(c.db, c.merchant, id, c.event_id, err), "skip", err);
 }
 
-static int l_cancel(lua_State *L)
+static int cancel_body(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "subscriptions", "cancel");
 	int64_t id = sub_id(L, 1, "cancel");
@@ -154,7 +155,7 @@ static int l_cancel(lua_State *L)
 	    "cancel", err);
 }
 
-static int l_set_next(lua_State *L)
+static int set_next_body(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "subscriptions", "set_next");
 	int64_t id = sub_id(L, 1, "set_next"), at = time_arg(L, 2, "set_next");
@@ -163,7 +164,7 @@ static int l_set_next(lua_State *L)
 	return done(L, &c, id, subs_set_next(c.db, c.merchant, id, at, c.event_id, err), "set_next", err);
 }
 
-static int l_set_quantity(lua_State *L)
+static int set_quantity_body(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "subscriptions", "set_quantity");
 	int64_t id = sub_id(L, 1, "set_quantity");
@@ -176,7 +177,7 @@ static int l_set_quantity(lua_State *L)
 	    "set_quantity", err);
 }
 
-static int l_set_status(lua_State *L)
+static int set_status_body(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "subscriptions", "set_status");
 	int64_t id = sub_id(L, 1, "set_status");
@@ -187,10 +188,27 @@ static int l_set_status(lua_State *L)
 	    "set_status", err);
 }
 
+/* The calls that write, each whole or not at all: a call that fails half-way
+ * (a pause whose first renewal cannot be found after the status changed)
+ * leaves nothing behind, even when the script catches the error. */
+static int atomic(lua_State *L, const char *fn, lua_CFunction body)
+{
+	return lbind_atomic(L, lbind_context(L, "subscriptions", fn).db, body);
+}
+
+static int l_create(lua_State *L) { return atomic(L, "create", create_body); }
+static int l_pause(lua_State *L) { return atomic(L, "pause", pause_body); }
+static int l_resume(lua_State *L) { return atomic(L, "resume", resume_body); }
+static int l_skip(lua_State *L) { return atomic(L, "skip", skip_body); }
+static int l_cancel(lua_State *L) { return atomic(L, "cancel", cancel_body); }
+static int l_set_next(lua_State *L) { return atomic(L, "set_next", set_next_body); }
+static int l_set_quantity(lua_State *L) { return atomic(L, "set_quantity", set_quantity_body); }
+static int l_set_status(lua_State *L) { return atomic(L, "set_status", set_status_body); }
+
 int l_subscriptions_renewal(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "subscriptions", "renewal");
-	int64_t id, cycle, order_id;
+	int64_t id, cycle, order_id, due_at = 0;
 	const char *why;
 	char err[SUBS_ERRLEN];
 	int rc;
@@ -202,8 +220,12 @@ int l_subscriptions_renewal(lua_State *L)
 		return luaL_error(L, "a renewal without subscription_id and cycle");
 	id = lua_tointeger(L, 2);
 	cycle = lua_tointeger(L, 3);
+	/* ev.timer.due_at: when the timer that raised it was due. */
+	if (lua_getfield(L, 1, "timer") == LUA_TTABLE && lua_getfield(L, -1, "due_at") == LUA_TNUMBER &&
+	    lua_isinteger(L, -1))
+		due_at = lua_tointeger(L, -1);
 	lua_settop(L, 1);
-	rc = subs_renew(c.db, c.merchant, id, cycle, c.event_id, &order_id, &why, err);
+	rc = subs_renew(c.db, c.merchant, id, cycle, due_at, c.event_id, &order_id, &why, err);
 	if (rc < 0)
 		return luaL_error(L, "subscription renewal: %s", err);
 	push_sub(L, &c, id);

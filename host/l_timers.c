@@ -77,7 +77,7 @@ static int set(lua_State *L, const struct lbind_ctx *c, const char *fn, int64_t 
 	return 1;
 }
 
-static int l_after(lua_State *L)
+static int after_body(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "timers", "after");
 	int64_t ms;
@@ -97,7 +97,7 @@ static int l_after(lua_State *L)
 	return set(L, &c, "after", clock_now_ms() + ms);
 }
 
-static int l_at(lua_State *L)
+static int at_body(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "timers", "at");
 	int64_t ms;
@@ -112,12 +112,15 @@ static int l_at(lua_State *L)
 		return luaL_error(L, "timers.at: the time must be ms UTC or ISO 8601 text, not %s",
 		    luaL_typename(L, 1));
 	}
-	if (ms < 0 || ms > clock_now_ms() + MAX_DELAY_MS)
-		return luaL_error(L, "timers.at: the time is out of range");
+	if (ms <= 0)
+		return luaL_error(L, "timers.at: the time must be after 1970-01-01T00:00:00Z"
+		    " (ms UTC greater than 0), not %I", (lua_Integer)ms);
+	if (ms > clock_now_ms() + MAX_DELAY_MS)
+		return luaL_error(L, "timers.at: the time is out of range (at most a century ahead)");
 	return set(L, &c, "at", ms);
 }
 
-static int l_cancel(lua_State *L)
+static int cancel_body(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "timers", "cancel");
 	const char *key = luaL_checkstring(L, 1);
@@ -128,6 +131,16 @@ static int l_cancel(lua_State *L)
 	lua_pushboolean(L, rc);
 	return 1;
 }
+
+/* Each call whole or not at all, like every primitive that writes. */
+static int atomic(lua_State *L, const char *fn, lua_CFunction body)
+{
+	return lbind_atomic(L, lbind_context(L, "timers", fn).db, body);
+}
+
+static int l_after(lua_State *L) { return atomic(L, "after", after_body); }
+static int l_at(lua_State *L) { return atomic(L, "at", at_body); }
+static int l_cancel(lua_State *L) { return atomic(L, "cancel", cancel_body); }
 
 static const luaL_Reg timers_lib[] = {
 	{ "after", l_after },

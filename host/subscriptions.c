@@ -5,8 +5,11 @@
  * renewal timer), orders (renewal orders), money (currency check) and clock.
  * The schedule is kept as a base: renewal c falls at base_at plus
  * (c - base_cycle) intervals, counted from the base every time, so a month
- * clamped to Feb 28 does not pull later renewals off their anchor day, and a
- * "change the next date" moves the base rather than every later date.
+ * clamped to Feb 28 does not pull later renewals off their anchor day (the
+ * anchor day is passed on every step), and a "change the next date" moves
+ * the base rather than every later date. Each renewal moves the base up to
+ * itself (rebase()), so the distance counted stays one interval and never
+ * reaches calendar_add's limit however long a subscription lives.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -124,6 +127,91 @@ static int renewal_at(const struct sub *s, int64_t c, int64_t *out, char *err)
 	return 0;
 }
 
+/* Seconds since local midnight of `ms` in `tz`, or -1. */
+static int local_time_of_day(int64_t ms, const char *tz)
+{
+	struct tm t;
+
+	if (calendar_local_parts(ms, tz, &t) != 0)
+		return -1;
+	return t.tm_hour * 3600 + t.tm_min * 60 + t.tm_sec;
+}
+
+/*
+ * Move the schedule's base up to renewal `c` (in s only; the caller stores
+ * base_at and base_cycle), so later renewals are counted from there. Kept
+ * where it is when renewal c's local time of day is not the base's: a wall
+ * time that fell into a DST gap was moved on, and counting from it would
+ * carry that shift into every later renewal (the next renewal rebases).
+ * Month and year renewals keep their day: the anchor day is passed on every
+ * step. @return 1 moved, 0 kept, -1 with err.
+ */
+static int rebase(struct sub *s, int64_t c, char *err)
+{
+	int64_t at;
+	int base_tod, tod;
+
+	if (c <= s->base_cycle)
+		return 0;
+	if (renewal_at(s, c, &at, err) != 0)
+		return -1;
+	base_tod = local_time_of_day(s->base_at, s->tz);
+	tod = local_time_of_day(at, s->tz);
+	if (base_tod < 0 || tod < 0)
+		return fail(err, "subscription %" PRId64 ": renewal %" PRId64 " is out of range",
+		    s->id, c);
+	if (tod != base_tod)
+		return 0;
+	s->base_at = at;
+	s->base_cycle = c;
+	return 1;
+}
+
+/*
+ * The first renewal from cycle `c` on that falls at or after `t` (strictly
+ * after it when `strict`), into *at and *out_c, however far ahead `t` is:
+ * while `t` lies beyond what calendar_add can count from the base, the base
+ * (in s only) moves up by as many intervals as it can count. The caller
+ * sets and stores the base it wants. @return 0, or -1 with err (`t` beyond
+ * the calendar's range, year 9999).
+ */
+static int first_from(struct sub *s, int64_t c, int64_t t, int strict, int64_t *at,
+    int64_t *out_c, char *err)
+{
+	int64_t stride = CALENDAR_MAX_COUNT / s->count, far, far_at;
+
+	for (;;) {
+		int moved;
+
+		far = s->base_cycle + stride;
+		if (far > c) {
+			/* (else c itself is out of reach: a base left behind
+			 * before renewals moved it; move it up to c first) */
+			if (renewal_at(s, far, &far_at, err) != 0)
+				return -1;
+			if (far_at > t || (!strict && far_at == t))
+				break;      /* within reach: the scan below finds it */
+		}
+		if ((moved = rebase(s, far, err)) == 0)
+			moved = rebase(s, far - 1, err);    /* far's wall time fell in a DST gap */
+		if (moved < 0)
+			return -1;
+		if (moved == 0)
+			return fail(err, "subscription %" PRId64 ": cannot count the renewals up to"
+			    " that date", s->id);
+		if (c < s->base_cycle)
+			c = s->base_cycle;
+	}
+	for (;; c++) {
+		if (renewal_at(s, c, at, err) != 0)
+			return -1;
+		if (*at > t || (!strict && *at == t))
+			break;
+	}
+	*out_c = c;
+	return 0;
+}
+
 /* Point the renewal timer at renewal `c` (cycle c), or remove it (c = 0). */
 static int schedule(struct db *db, const char *merchant, struct sub *s, int64_t c, char *err)
 {
@@ -183,6 +271,15 @@ static int set_int(struct db *db, int64_t id, const char *sql, int64_t v, char *
 	sqlite3_bind_int64(st, 1, v);
 	sqlite3_bind_int64(st, 2, id);
 	return db_step_done(st) == 0 ? 0 : db_fail(db, err);
+}
+
+/* Store s's base (after rebase()). @return 0 or -1 with err. */
+static int store_base(struct db *db, const struct sub *s, char *err)
+{
+	if (set_int(db, s->id, "UPDATE subscriptions SET base_at = ? WHERE id = ?", s->base_at, err) ||
+	    set_int(db, s->id, "UPDATE subscriptions SET base_cycle = ? WHERE id = ?", s->base_cycle, err))
+		return -1;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -419,18 +516,13 @@ int subs_pause(struct db *db, const char *merchant, int64_t id, int64_t until_ms
 	/* Renewals falling inside the pause do not happen: the first one due
 	 * after it is the next. */
 	{
-		int64_t c = s.cycle + 1, at = 0;
+		int64_t c, at;
 
-		for (int guard = 0; guard < CALENDAR_MAX_COUNT; guard++, c++) {
-			if (renewal_at(&s, c, &at, err) != 0)
-				goto out;
-			if (at >= until_ms)
-				break;
-		}
+		if (first_from(&s, s.cycle + 1, until_ms, 0, &at, &c, err) != 0)
+			goto out;
 		s.base_at = at;
 		s.base_cycle = s.cycle + 1;
-		if (set_int(db, id, "UPDATE subscriptions SET base_at = ? WHERE id = ?", s.base_at, err) ||
-		    set_int(db, id, "UPDATE subscriptions SET base_cycle = ? WHERE id = ?", s.base_cycle, err))
+		if (store_base(db, &s, err) != 0)
 			goto out;
 		rc = schedule(db, merchant, &s, s.cycle + 1, err);
 	}
@@ -448,13 +540,8 @@ int subs_resume(struct db *db, const char *merchant, int64_t id, int64_t event_i
 	if (open_sub(db, merchant, id, "resumed", "paused", &s, err) != 0)
 		return -1;
 	/* The next renewal on the original schedule that is still ahead. */
-	c = s.cycle + 1;
-	for (int guard = 0; guard < CALENDAR_MAX_COUNT; guard++, c++) {
-		if (renewal_at(&s, c, &at, err) != 0)
-			goto out;
-		if (at > now)
-			break;
-	}
+	if (first_from(&s, s.cycle + 1, now, 1, &at, &c, err) != 0)
+		goto out;
 	s.base_at = at;
 	s.base_cycle = s.cycle + 1;
 	if (set_status(db, &s, "active", "resumed", event_id, err) != 0 ||
@@ -604,7 +691,7 @@ int subs_set_status(struct db *db, const char *merchant, int64_t id, const char 
 /* Renewal                                                             */
 /* ------------------------------------------------------------------ */
 
-int subs_renew(struct db *db, const char *merchant, int64_t id, int64_t cycle,
+int subs_renew(struct db *db, const char *merchant, int64_t id, int64_t cycle, int64_t due_at,
     int64_t event_id, int64_t *order_id, const char **why, char *err)
 {
 	struct sub s;
@@ -621,14 +708,18 @@ int subs_renew(struct db *db, const char *merchant, int64_t id, int64_t cycle,
 		return 0;
 	}
 	rc = -1;
-	if (cycle != s.cycle + 1) {
-		*why = "stale";             /* moved on since this timer was set */
+	/* Moved on since this timer was set: another cycle, or the same cycle
+	 * moved to another date (set_next, a pause) while this event waited in
+	 * the inbox, e.g. for a retry. */
+	if (cycle != s.cycle + 1 || (due_at > 0 && s.next_at > 0 && due_at != s.next_at)) {
+		*why = "stale";
 		rc = 0;
 		goto out;
 	}
 	if (strcmp(s.status, "paused") == 0 && s.paused_until > 0 && clock_now_ms() >= s.paused_until) {
 		if (set_status(db, &s, "active", "pause ended", event_id, err) != 0 ||
-		    set_int(db, id, "UPDATE subscriptions SET paused_until = ? WHERE id = ?", 0, err) != 0)
+		    set_int(db, id, "UPDATE subscriptions SET paused_until = NULLIF(?, 0) WHERE id = ?", 0,
+		    err) != 0)
 			goto out;
 	}
 	if (strcmp(s.status, "active") != 0) {
@@ -676,8 +767,13 @@ int subs_renew(struct db *db, const char *merchant, int64_t id, int64_t cycle,
 		if (set_status(db, &s, "expired", "the last cycle", event_id, err) != 0 ||
 		    schedule(db, merchant, &s, 0, err) != 0)
 			goto out;
-	} else if (schedule(db, merchant, &s, cycle + 1, err) != 0) {
-		goto out;
+	} else {
+		/* Count the next renewal from this one, not from the start. */
+		int moved = rebase(&s, cycle, err);
+
+		if (moved < 0 || (moved && store_base(db, &s, err) != 0) ||
+		    schedule(db, merchant, &s, cycle + 1, err) != 0)
+			goto out;
 	}
 	rc = *order_id > 0 ? 1 : 0;
 out:

@@ -209,6 +209,16 @@ int64_t supply_dropship(struct db *db, const struct merchant_config *m, int64_t 
 			fail(err, "lines[%zu]: the order has no such line", i + 1);
 			goto out;
 		}
+		/* Each entry is checked against what the line has free; a line
+		 * given twice would pass twice. */
+		for (k = 0; k < i; k++)
+			if (json_integer_value(json_object_get(json_array_get(lines, k), "line")) ==
+			    json_integer_value(jl)) {
+				fail(err, "lines[%zu]: line %d is listed twice (also lines[%zu]); give each"
+				    " line once with its whole quantity", i + 1, (int)json_integer_value(jl),
+				    k + 1);
+				goto out;
+			}
 		free_units = json_integer_value(json_object_get(l, "quantity")) -
 		    json_integer_value(json_object_get(l, "fulfilled_quantity")) -
 		    json_integer_value(json_object_get(l, "reserved")) -

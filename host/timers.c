@@ -36,8 +36,9 @@ int timers_set(struct db *db, const struct timer_spec *t, char *err)
 		snprintf(err, TIMERS_ERRLEN, "a timer needs an event name of 1 to 64 bytes");
 		return -1;
 	}
-	if (t->due_at < 0) {
-		snprintf(err, TIMERS_ERRLEN, "a timer's time must be after 1970");
+	if (t->due_at <= 0) {
+		snprintf(err, TIMERS_ERRLEN, "a timer's time must be after 1970-01-01T00:00:00Z"
+		    " (ms UTC greater than 0)");
 		return -1;
 	}
 	/* The order key comes from the setting event, read here so callers
@@ -86,12 +87,17 @@ int timers_fire(struct db *db, int64_t now, int limit)
 	int n;
 
 	/* The dedup key makes a timer's event unique even if a row were ever
-	 * moved into the inbox twice; "WHERE true" is SQLite's required
-	 * spelling for an upsert after a SELECT. */
+	 * moved into the inbox twice. It names this setting of the timer (row
+	 * id, when and by which event it was set), not only key and time: a
+	 * timer set again with the same key and time after it fired is a new
+	 * timer, and must fire again rather than be dropped as a duplicate.
+	 * "WHERE true" is SQLite's required spelling for an upsert after a
+	 * SELECT. */
 	st = db_prepare(db,
 	    "INSERT INTO inbox (merchant, source, topic, dedup_key, order_key, payload,"
 	    "  available_at, received_at)"
-	    " SELECT merchant, 'timer', event, 'timer:' || key || ':' || due_at, order_key,"
+	    " SELECT merchant, 'timer', event, 'timer:' || key || ':' || due_at || ':' || id"
+	    "  || ':' || created_at || ':' || ifnull(event_id, 0), order_key,"
 	    "  json_set(payload, '$.timer', json_object('key', key, 'due_at', due_at,"
 	    "   'late_ms', ?1 - due_at)), ?1, ?1"
 	    " FROM (SELECT * FROM timers WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2)"
@@ -114,27 +120,36 @@ int timers_fire(struct db *db, int64_t now, int limit)
 	return n;
 }
 
-static int64_t one_int(struct db *db, const char *sql)
+int timers_next(struct db *db, int64_t *due_at)
 {
-	sqlite3_stmt *st = db_prepare(db, sql);
+	/* MIN() of no rows is NULL: "no timer" is told apart from any time,
+	 * 0 and earlier included (rows written before times <= 0 were
+	 * refused are simply due). */
+	sqlite3_stmt *st = db_prepare(db, "SELECT MIN(due_at) FROM timers");
+	int rc = -1;
+
+	if (st == NULL)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		rc = sqlite3_column_type(st, 0) != SQLITE_NULL;
+		if (rc)
+			*due_at = sqlite3_column_int64(st, 0);
+	}
+	db_reset(st);
+	return rc;
+}
+
+int64_t timers_pending(struct db *db)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT count(*) FROM timers");
 	int64_t v = -1;
 
 	if (st == NULL)
 		return -1;
 	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
+		v = sqlite3_column_int64(st, 0);
 	db_reset(st);
 	return v;
-}
-
-int64_t timers_next(struct db *db)
-{
-	return one_int(db, "SELECT MIN(due_at) FROM timers");
-}
-
-int64_t timers_pending(struct db *db)
-{
-	return one_int(db, "SELECT count(*) FROM timers");
 }
 
 /* ------------------------------------------------------------------ */
@@ -164,15 +179,15 @@ static void arm_in(struct timers *t, int64_t ms)
 /* Fire one batch if due; arm for the next. */
 static void run(struct timers *t)
 {
-	int64_t now = clock_now_ms(), next;
-	int n = 0;
+	int64_t now = clock_now_ms(), next = 0;
+	int n = 0, any;
 
-	next = timers_next(t->db);
-	if (next < 0) {
+	any = timers_next(t->db, &next);
+	if (any < 0) {
 		arm_in(t, RETRY_MS);
 		return;
 	}
-	if (next == 0)
+	if (any == 0)
 		return; /* nothing pending: a commit that sets one kicks us */
 	if (next > now) {
 		arm_in(t, next - now);

@@ -67,14 +67,16 @@ int subs_set_status(struct db *db, const char *merchant, int64_t id, const char 
 
 /*
  * The renewal step for a `subscription_renewal_due` event whose payload is
- * {subscription_id, cycle}. Creates (or finds) the renewal order, advances
- * the cycle and schedules the next renewal, or ends the subscription
+ * {subscription_id, cycle} and whose timer was due at `due_at` (0: not
+ * known, not checked). Creates (or finds) the renewal order, advances the
+ * cycle and schedules the next renewal, or ends the subscription
  * (max_cycles reached, cancel at period end). A stale event (cycle moved
- * on, subscription not active) changes nothing.
+ * on, the renewal moved to a date other than `due_at`, subscription not
+ * active) changes nothing.
  * @return 1 with *order_id set (the renewal order), 0 when nothing is to be
  * renewed (*why says: "skipped", "paused", "stale", ...), -1 with err.
  */
-int subs_renew(struct db *db, const char *merchant, int64_t id, int64_t cycle,
+int subs_renew(struct db *db, const char *merchant, int64_t id, int64_t cycle, int64_t due_at,
     int64_t event_id, int64_t *order_id, const char **why, char *err);
 
 /* What kind of error a message from the functions above is, for the API's

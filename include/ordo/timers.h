@@ -33,7 +33,7 @@ struct timer_spec {
 	const char *key;          /* 1..TIMERS_MAX_KEY bytes */
 	const char *event;        /* the event name handlers see */
 	const char *payload;      /* a JSON object (text); NULL: {} */
-	int64_t due_at;           /* ms UTC */
+	int64_t due_at;           /* ms UTC, > 0 */
 	int64_t event_id;         /* the event whose handler set it; 0: none */
 };
 
@@ -54,8 +54,9 @@ int timers_cancel(struct db *db, const char *merchant, const char *key);
  */
 int timers_fire(struct db *db, int64_t now, int limit);
 
-/* The earliest due time, 0 when there is no timer, -1 on error. */
-int64_t timers_next(struct db *db);
+/* The earliest due time into *due_at. @return 1 (set), 0 when there is no
+ * timer (*due_at untouched), -1 on a database error. */
+int timers_next(struct db *db, int64_t *due_at);
 
 /* Pending timers (for /metrics and tests). -1 on error. */
 int64_t timers_pending(struct db *db);

@@ -184,3 +184,31 @@ effects: {{timeout: 2s, max_attempts: 5, base_delay: 10ms, max_delay: 50ms}}
     subs = [x for x in ordo.orders(merchant="beta")["orders"] if x["channel"] == "subscription"]
     assert len(subs) == 1, "one renewal order"
     assert ordo.dead_letters("beta") == []
+
+
+ZERO_FLOW = """\
+local flow = {}
+
+function flow.order_created(ev)
+  local order = orders.create(ev.order)
+  local ok, err = pcall(timers.at, 0, "never", {})
+  orders.note(order, "at(0): " .. tostring(ok) .. " " .. tostring(err))
+  timers.after(1, "remind", { order_id = order.id })
+end
+
+function flow.remind(ev) orders.note(ev.order_id, "remind") end
+
+return flow
+"""
+
+
+def test_timer_at_zero_is_refused_and_others_still_fire(ordo_factory):
+    # timers.at(0, ...) was accepted; the runner read MIN(due_at) = 0 as
+    # "no timers pending" and stopped firing every merchant's timers.
+    ordo = ordo_factory(beta_workflow=ZERO_FLOW)
+    body = shopify_order(number=1001)
+    ack(ordo.shopify(body, merchant="beta"))
+    o = beta_order(ordo, body, lambda o: "remind" in notes(o), timeout=10)
+    (n,) = [n for n in notes(o) if n.startswith("at(0)")]
+    assert n.startswith("at(0): false ") and "after 1970" in n, n
+    assert pending_timers(ordo) == 0

@@ -107,9 +107,13 @@ static void test_renewal_once_and_actions(void)
 	CHECK_INT(count(db, "SELECT count(*) FROM timers WHERE key = 'sub-1'"), 1);
 
 	/* The renewal step: one order per cycle, however often it runs. */
-	CHECK_INT(subs_renew(db, "m1", id, 1, 5, &order, &why, err), 1);
+	CHECK_INT(subs_renew(db, "m1", id, 1, 0, 5, &order, &why, err), 1);
 	CHECK(order > 0);
-	CHECK_INT(subs_renew(db, "m1", id, 1, 6, &again, &why, err), 0);   /* stale: cycle moved on */
+	CHECK_INT(subs_renew(db, "m1", id, 1, 0, 6, &again, &why, err), 0);   /* stale: cycle moved on */
+	CHECK_STR(why, "stale");
+	/* Cycle 2 is next, but due at another time than this timer was: it was
+	 * moved (set_next, a pause) while the event waited in the inbox. */
+	CHECK_INT(subs_renew(db, "m1", id, 2, T0 + 1000, 6, &again, &why, err), 0);
 	CHECK_STR(why, "stale");
 	CHECK_INT(count(db, "SELECT count(*) FROM orders WHERE channel = 'subscription'"), 1);
 	CHECK_INT(count(db, "SELECT subscription_id FROM orders WHERE channel = 'subscription'"), id);
@@ -140,4 +144,51 @@ static void test_renewal_once_and_actions(void)
 	clock_use_real();
 }
 
-T_MAIN(test_bad_input, test_renewal_once_and_actions)
+/* A pause that ends by itself leaves paused_until NULL (it was stored as 0,
+ * read back as "paused until 1970"). */
+static void test_pause_ends_clears_until(void)
+{
+	struct db *db = fresh();
+	char err[SUBS_ERRLEN] = "";
+	int64_t id = create(db, "", err), order = 0, next;
+	const char *why;
+	json_t *s;
+
+	CHECK(id > 0);
+	CHECK_INT(subs_pause(db, "m1", id, T0 + INT64_C(40) * 86400000, 7, err), 0);
+	s = subs_get(db, "m1", id);
+	CHECK_STR(json_string_value(json_object_get(s, "status")), "paused");
+	next = json_integer_value(json_object_get(s, "next_renewal_ms"));
+	CHECK_STR(json_string_value(json_object_get(s, "next_renewal")), "2026-03-05T09:00:00.000Z");
+	json_decref(s);
+	clock_set_virtual(next);
+	CHECK_INT(subs_renew(db, "m1", id, 1, next, 8, &order, &why, err), 1);
+	s = subs_get(db, "m1", id);
+	CHECK_STR(json_string_value(json_object_get(s, "status")), "active");
+	CHECK(json_is_null(json_object_get(s, "paused_until")));
+	json_decref(s);
+	CHECK_INT(count(db, "SELECT count(*) FROM subscriptions WHERE paused_until IS NULL"), 1);
+	db_close(db);
+	clock_use_real();
+}
+
+/* A subscription whose base was left far behind (renewed under the old
+ * code, which never moved it) can still be paused: the base moves up. */
+static void test_pause_far_from_base(void)
+{
+	struct db *db = fresh();
+	char err[SUBS_ERRLEN] = "";
+	int64_t id = create(db, ",\"count\":90", err);
+
+	CHECK(id > 0);
+	CHECK_INT(sqlite3_exec(db_handle(db), "UPDATE subscriptions SET cycle = 11, base_cycle = 0",
+	    NULL, NULL, NULL), SQLITE_OK);
+	CHECK_INT(subs_pause(db, "m1", id, T0 + 86400000, 7, err), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM timers WHERE key = 'sub-1'"), 1);
+	CHECK_INT(count(db, "SELECT base_cycle FROM subscriptions"), 12);
+	db_close(db);
+	clock_use_real();
+}
+
+T_MAIN(test_bad_input, test_renewal_once_and_actions, test_pause_ends_clears_until,
+    test_pause_far_from_base)

@@ -38,6 +38,7 @@ static void test_fire_in_order_once(void)
 	sqlite3_stmt *st;
 	const char *want[] = { "a", "b", "c" };
 	int i = 0;
+	int64_t next = -1;
 
 	CHECK_INT(set(db, "k3", "c", 3000, "{\"n\":3}"), 0);
 	CHECK_INT(set(db, "k1", "a", 1000, NULL), 0);
@@ -45,7 +46,8 @@ static void test_fire_in_order_once(void)
 	CHECK_INT(set(db, "k2", "b", 2000, "{\"n\":22}"), 0);      /* moved, not added */
 	CHECK_INT(set(db, "k4", "d", 99000, NULL), 0);
 	CHECK_INT(timers_pending(db), 4);
-	CHECK_INT(timers_next(db), 1000);
+	CHECK_INT(timers_next(db, &next), 1);
+	CHECK_INT(next, 1000);
 	CHECK_INT(timers_cancel(db, "m1", "k4"), 1);
 	CHECK_INT(timers_cancel(db, "m1", "k4"), 0);
 	CHECK_INT(timers_cancel(db, "m2", "k1"), 0);                /* another merchant's key */
@@ -55,7 +57,7 @@ static void test_fire_in_order_once(void)
 	CHECK_INT(timers_fire(db, 5000, 2), 1);
 	CHECK_INT(timers_fire(db, 5000, 2), 0);                      /* each fires once */
 	CHECK_INT(timers_pending(db), 0);
-	CHECK_INT(timers_next(db), 0);
+	CHECK_INT(timers_next(db, &next), 0);                        /* none, not "due at 0" */
 
 	sqlite3_prepare_v2(db_handle(db), "SELECT topic, source, json_extract(payload, '$.timer.key'),"
 	    " json_extract(payload, '$.timer.late_ms'), json_extract(payload, '$.n') FROM inbox"
@@ -87,8 +89,25 @@ static void test_bad_timers(void)
 	CHECK_INT(set(db, key, "a", 1, NULL), -1);
 	CHECK_INT(set(db, "k", "", 1, NULL), -1);
 	CHECK_INT(set(db, "k", "a", -5, NULL), -1);
+	CHECK_INT(set(db, "k", "a", 0, NULL), -1);     /* 0 read as "no timers" once */
 	CHECK_INT(timers_pending(db), 0);
 	db_close(db);
 }
 
-T_MAIN(test_fire_in_order_once, test_bad_timers)
+/* A row due at 0 (written before 0 was refused) is due, not "nothing
+ * pending": the runner stopped every merchant's timers on it. */
+static void test_due_at_zero_is_due(void)
+{
+	struct db *db = fresh();
+	int64_t next = -1;
+
+	CHECK_INT(set(db, "k1", "a", 5000, NULL), 0);
+	CHECK_INT(sqlite3_exec(db_handle(db), "UPDATE timers SET due_at = 0", NULL, NULL, NULL), SQLITE_OK);
+	CHECK_INT(timers_next(db, &next), 1);
+	CHECK_INT(next, 0);
+	CHECK_INT(timers_fire(db, 10, 100), 1);
+	CHECK_INT(timers_next(db, &next), 0);
+	db_close(db);
+}
+
+T_MAIN(test_fire_in_order_once, test_bad_timers, test_due_at_zero_is_due)
