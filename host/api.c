@@ -728,7 +728,9 @@ static void inventory_route(struct server *s, struct evhttp_request *req,
 	    n <= 4 ? "GET /inventory, PUT /inventory/{sku}, POST /inventory/adjustments" : "no such route");
 }
 
-static void ship_fail(struct evhttp_request *req, const char *err)
+/* A domain module's error as a status: "database error..." 503, "... not
+ * found" 404, "...; it cannot be ..." 409, anything else 422 `invalid`. */
+static void domain_fail(struct evhttp_request *req, const char *err, const char *invalid)
 {
 	if (strncmp(err, "database error", 14) == 0)
 		http_reply_error(req, 503, "unavailable", "%s", err);
@@ -737,7 +739,12 @@ static void ship_fail(struct evhttp_request *req, const char *err)
 	else if (strstr(err, "; it cannot be ") != NULL)
 		http_reply_error(req, 409, "conflict", "%s", err);
 	else
-		http_reply_error(req, 422, "invalid_shipment", "%s", err);
+		http_reply_error(req, 422, invalid, "%s", err);
+}
+
+static void ship_fail(struct evhttp_request *req, const char *err)
+{
+	domain_fail(req, err, "invalid_shipment");
 }
 
 /* POST /orders/{id}/shipments */
@@ -1127,14 +1134,7 @@ static void returns_route(struct server *s, struct evhttp_request *req,
 
 static void digital_fail(struct evhttp_request *req, const char *err)
 {
-	if (strncmp(err, "database error", 14) == 0)
-		http_reply_error(req, 503, "unavailable", "%s", err);
-	else if (strstr(err, " not found") != NULL)
-		http_reply_error(req, 404, "not_found", "%s", err);
-	else if (strstr(err, "; it cannot be ") != NULL)
-		http_reply_error(req, 409, "conflict", "%s", err);
-	else
-		http_reply_error(req, 422, "invalid_request", "%s", err);
+	domain_fail(req, err, "invalid_request");
 }
 
 /* POST /license-pools/{sku}/keys {"keys": [...]}, GET /license-pools/{sku} */

@@ -21,13 +21,9 @@ local ROUTE = routing.fewest_shipments
 -- POST /api/v1/orders/{id}/cancel: stock back, payment voided or refunded.
 flow.cancel_requested = cancel.requested
 
--- Returns: approved within 30 days of delivery, refunded on receipt.
-flow.return_requested = returns_flow.auto_approve
-flow.return_received = returns_flow.refund_on_receipt
-flow.return_refund_requested = returns_flow.refund_requested
-flow.exchange_requested = returns_flow.exchange      -- a return plus a replacement order
-flow.return_approved = returns_flow.approved         -- "return_approved" to the customer
-flow.return_refunded = returns_flow.refunded         -- "refund_issued" to the customer
+-- Returns and exchanges: approved within 30 days of delivery, refunded on
+-- receipt, the customer told (see flows/returns.lua).
+returns_flow.install(flow)
 
 function flow.order_created(ev)
   local order, created = orders.create(ev.order)

@@ -4,10 +4,9 @@
 -- decides when a return is approved and when money goes back.
 --
 --   local returns_flow = require "flows.returns"
+--   returns_flow.install(flow)     -- all of the handlers below, or pick:
 --   flow.return_requested = returns_flow.auto_approve
 --   flow.return_received = returns_flow.refund_on_receipt
---   flow.return_refund_requested = returns_flow.refund_requested
---   flow.exchange_requested = returns_flow.exchange
 --
 -- Receiving (POST /api/v1/returns/{id}/receive) restocks every unit unless
 -- the return's reason is "damaged" (then they are written off); a
@@ -112,6 +111,17 @@ end
 -- Someone asked for the refund over the API (the amount is checked).
 function M.refund_requested(ev)
   returns.refund(ev.return_id, ev.amount)
+end
+
+-- The whole policy on a workflow's handler table.
+function M.install(flow)
+  flow.return_requested = M.auto_approve
+  flow.return_received = M.refund_on_receipt
+  flow.return_refund_requested = M.refund_requested
+  flow.exchange_requested = M.exchange        -- a return plus a replacement order
+  flow.return_approved = M.approved           -- "return_approved" to the customer
+  flow.return_refunded = M.refunded           -- "refund_issued" to the customer
+  return flow
 end
 
 return M
