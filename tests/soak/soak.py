@@ -61,12 +61,23 @@ DRAIN_TIMEOUT = 60.0
 ACME_KEY = "acme-api-key-0123456789abcdef"
 BETA_KEY = "beta-api-key-0123456789abcdef"
 
-# beta: record the order, and note every event run, with its id.
+# beta: record the order, note every event run with its id, and move
+# stock: reserve what is there, backorder the rest, and receive one unit of
+# the first line's SKU (which serves the backorder queue: each order served
+# gets backorder_allocated, noted too). check.py then holds every stock row
+# to its ledger and its reservations.
 BETA_WORKFLOW = """\
 return {
   order_created = function(ev)
-    local order = orders.create(ev.order)
+    local order, created = orders.create(ev.order)
     orders.note(order, "soak event " .. ev.id)
+    if not created then return end
+    local r = inventory.reserve(order)
+    if #r.short > 0 then inventory.backorder(order, r.short) end
+    inventory.receive(order.lines[1].sku, "main", 1, "soak delivery")
+  end,
+  backorder_allocated = function(ev)
+    orders.note(ev.order_id, "soak event " .. ev.id)
   end,
 }
 """
@@ -116,6 +127,8 @@ merchants:
     timezone: "Europe/Berlin"
     workflow: {q(work / "beta.lua")}
     api_keys: [{q(BETA_KEY)}]
+    locations:
+      - {{ id: main }}
     channels:
       shopify:
         secret: {q(loadgen.SECRETS["beta"])}
