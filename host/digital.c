@@ -540,11 +540,11 @@ int digital_lookup(struct db *db, const char *token, struct digital_hit *hit)
 }
 
 int digital_record(struct db *db, int64_t grant_id, const char *remote, int64_t first,
-    int64_t bytes)
+    int64_t bytes, int counts)
 {
 	sqlite3_stmt *st;
 
-	if (first == 0) {
+	if (counts) {
 		st = db_prepare(db, "UPDATE digital_grants SET downloads = downloads + 1"
 		    " WHERE id = ? AND downloads < download_limit");
 		if (st == NULL)

@@ -224,8 +224,8 @@ void download_serve(struct db *db, const struct ordo_config *cfg, struct evhttp_
 		page(req, 503, "Try again shortly", "The download is unavailable for a moment.");
 		return;
 	}
-	rc = digital_record(db, hit.grant_id, remote, hit.downloads == 0 ? 0 : first,
-	    size ? last - first + 1 : 0);
+	rc = digital_record(db, hit.grant_id, remote, first, size ? last - first + 1 : 0,
+	    first == 0 || hit.downloads == 0);
 	if (rc <= 0 || db_commit(db) != 0) {
 		db_rollback(db);
 		close(fd);

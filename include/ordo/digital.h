@@ -89,11 +89,12 @@ int digital_lookup(struct db *db, const char *token, struct digital_hit *hit);
 
 /*
  * Record one download of `bytes` from `first` (in the caller's
- * transaction): a download from byte 0 uses one of the grant's downloads,
- * a resumed one does not. @return 1 done, 0 when the limit was reached
- * meanwhile, -1 on a database error.
+ * transaction); when `counts` (a download from byte 0, or the first one of
+ * the grant) it uses one of the grant's downloads, a resumed one does not.
+ * @return 1 done, 0 when the limit was reached meanwhile, -1 on a
+ * database error.
  */
 int digital_record(struct db *db, int64_t grant_id, const char *remote, int64_t first,
-    int64_t bytes);
+    int64_t bytes, int counts);
 
 #endif

@@ -381,8 +381,9 @@ merchants:
 class Ordo:
     """One `ordo serve` process and an HTTP client for it."""
 
-    def __init__(self, tmp, config, db=None):
+    def __init__(self, tmp, config, db=None, wrap=None):
         self.tmp = Path(tmp)
+        self.wrap = list(wrap or [])     # a command the daemon runs under
         self.config = Path(config)
         self.db = Path(db) if db else self.tmp / "ordo.db"
         self.proc = None
@@ -400,7 +401,7 @@ class Ordo:
         self.log_path = self.tmp / f"ordo-{self.runs}.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [ORDO_BIN, "serve", "-c", str(self.config),
+            self.wrap + [ORDO_BIN, "serve", "-c", str(self.config),
              "--listen", f"{HOST}:0", "--db", str(self.db)],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             cwd=str(self.tmp))
@@ -635,10 +636,11 @@ def ordo_factory(tmp_path):
         """edit: a function of the config text returning the text to use."""
         d = tmp_path / f"d{len(started)}"
         d.mkdir()
+        wrap = options.pop("wrap", None)
         cfg = write_config(d, **options)
         if edit:
             cfg.write_text(edit(cfg.read_text()))
-        o = Ordo(d, cfg, db=options.get("db"))
+        o = Ordo(d, cfg, db=options.get("db"), wrap=wrap)
         started.append(o)
         return o.start()
 

@@ -88,6 +88,7 @@ def test_link_downloads_five_times_then_410_and_resumes_with_range(sink, ordo_fa
     r = get(ordo, path, headers={"Range": "bytes=-17"})
     assert r.status_code == 206 and r.content == b"end of the guide\n"
     r = get(ordo, path, headers={"Range": f"bytes={len(GUIDE)}-"})
+    assert r.status_code == 416
     assert r.status_code == 416 and r.headers["Content-Range"] == f"bytes */{len(GUIDE)}"
     for _ in range(4):
         assert get(ordo, path).status_code == 200
@@ -114,8 +115,15 @@ def test_link_works_before_expiry_and_410_after(sink, ordo_factory, tmp_path):
     ordo = start(ordo_factory, tmp_path, sink, expiry="2s", limit=1000)
     order = buy(ordo, "GUIDE")
     path = link_of(sink, order)
-    assert get(ordo, path).status_code == 200
+    # A first download that starts mid-file still uses a download, and is
+    # recorded from where it started.
+    r = get(ordo, path, headers={"Range": "bytes=100-"})
+    assert r.status_code == 206 and r.content == GUIDE[100:]
     (g,) = grants(ordo, order)["grants"]
+    assert g["downloads"] == 1
+    assert sqlite3.connect(ordo.db).execute(
+        "SELECT first_byte, bytes FROM digital_downloads").fetchall() == [(100, len(GUIDE) - 100)]
+    assert get(ordo, path).status_code == 200
     wait_until(lambda: get(ordo, path).status_code == 410, timeout=10, interval=0.25,
                what="the link to expire")
     r = get(ordo, path)

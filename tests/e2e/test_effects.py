@@ -594,6 +594,45 @@ effects: {{timeout: 1s, max_attempts: 2, base_delay: 10ms, max_delay: 50ms, allo
     assert ordo.dead_letters("beta") == []
 
 
+def private_dns(tmp_path):
+    """A command prefix that runs the daemon with its own /etc/resolv.conf
+    naming 127.0.0.1 (where no DNS server listens), so a name fails to
+    resolve without a query leaving the machine; None when this machine
+    cannot make a mount namespace (not root)."""
+    import shutil
+    import subprocess
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "-m", "sh", "-c", f"mount --bind {conf} /etc/resolv.conf"],
+            capture_output=True).returncode != 0:
+        return None
+    return ["unshare", "-m", "sh", "-c",
+            f'mount --bind {conf} /etc/resolv.conf && exec "$@"', "sh"]
+
+
+def test_http_post_to_a_name_that_does_not_resolve_ends_in_on_failure(ordo_factory, tmp_path):
+    wrap = private_dns(tmp_path)
+    if wrap is None:
+        pytest.skip("needs root for a private /etc/resolv.conf (unshare -m)")
+    url = "http://no-such-host.invalid/hook"
+    ordo = ordo_factory(beta_workflow=post_flow(url), wrap=wrap, beta_extra=f"""\
+effects: {{timeout: 2s, max_attempts: 2, base_delay: 10ms, max_delay: 50ms, allow: [{q(url)}]}}
+""")
+    body = shopify_order()
+    ack(ordo.shopify(body, merchant="beta"))
+    o = wait_beta(ordo, body, has_tag("post-failed"))
+    (n,) = [n for n in notes(o) if n.startswith("post failed")]
+    assert "attempts=2" in n and "resolve" in n.lower(), n
+    (e,) = [e for e in effects(ordo, status="dead") if e["key"] == f"post-{body['id']}"]
+    assert "resolve" in e["last_error"].lower() and e["last_status"] is None, e
+    # The loop kept serving: the next order is recorded and tried too.
+    body2 = shopify_order()
+    ack(ordo.shopify(body2, merchant="beta"))
+    wait_beta(ordo, body2, has_tag("post-failed"))
+    assert ordo.dead_letters("beta") == []
+
+
 def test_dead_effect_is_retried_through_the_api(sink, ordo_factory):
     url = sink.url + "/flaky"
     ordo = ordo_factory(beta_workflow=post_flow(url), beta_extra=f"""\
