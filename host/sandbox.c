@@ -90,6 +90,9 @@ struct sandbox {
 		void *ptr;
 		size_t osize, nsize;
 	} pend;
+	int64_t fail_from;      /* tests: refuse the n-th growing allocation of a run on */
+	int64_t allocs;         /* growing allocations of this run */
+	int sys_oom;            /* the last refusal was the system's, not the cap */
 
 	/* The current run (sandbox_new's load, or one sandbox_handle). */
 	int running;
@@ -273,12 +276,19 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		size_t limit = sb->mem_limit + (sb->slack ? MSGH_SLACK : 0);
 		size_t grow = nsize - old;
 
+		if (sb->running && sb->fail_from > 0 && ++sb->allocs >= sb->fail_from) {
+			sb->sys_oom = 1;        /* as if malloc had said no */
+			refuse(sb, ptr, osize, nsize);
+			return NULL;
+		}
 		if (grow > limit || sb->mem_used > limit - grow) {
+			sb->sys_oom = 0;
 			refuse(sb, ptr, osize, nsize);
 			return NULL;
 		}
 	}
 	if ((p = realloc(ptr, nsize)) == NULL) {
+		sb->sys_oom = 1;
 		refuse(sb, ptr, osize, nsize);
 		return NULL;
 	}
@@ -977,6 +987,10 @@ static char *run_error(struct sandbox *sb, const char *label)
 
 		n = asprintf(&out, "%s%s%s%sinstruction limit of %lld exceeded", pre, sep,
 		    where, where[0] ? ": " : "", (long long)sb->instr_limit);
+	} else if (sb->mem_hit && sb->sys_oom) {
+		n = asprintf(&out, "%s%s%s%sout of memory: the system refused an allocation%s%s%s",
+		    pre, sep, label == NULL ? sb->workflow_name : "", label == NULL ? ": " : "",
+		    sb->seen_where[0] ? " (near " : "", sb->seen_where, sb->seen_where[0] ? ")" : "");
 	} else if (sb->mem_hit) {
 		format_bytes((int64_t)sb->mem_limit, limit, sizeof limit);
 		n = asprintf(&out, "%s%s%s%smemory limit of %s exceeded%s%s%s", pre, sep,
@@ -1311,6 +1325,12 @@ void sandbox_require(lua_State *L, const char *name)
 	lua_pushcfunction(L, sb_require);
 	lua_pushstring(L, name);
 	lua_call(L, 1, 1);
+}
+
+void sandbox_fail_allocations(struct sandbox *sb, int64_t n)
+{
+	sb->fail_from = n;
+	sb->allocs = 0;
 }
 
 const char *sandbox_version(const struct sandbox *sb)

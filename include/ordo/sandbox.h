@@ -112,6 +112,11 @@ struct db *sandbox_db(const struct sandbox *sb);
 int64_t sandbox_event_id(const struct sandbox *sb);
 /* Short content hash of the workflow file (12 hex chars). */
 const char *sandbox_version(const struct sandbox *sb);
+
+/* Tests: from the n-th allocation that grows memory during the next runs
+ * on, the allocator refuses every one (a real out-of-memory at that point
+ * of the handler); 0 stops it. The count restarts here. */
+void sandbox_fail_allocations(struct sandbox *sb, int64_t n);
 /* 1, 2, 3... for each effect a handler run asks for (reset per run). */
 int sandbox_next_effect(struct sandbox *sb);
 /* Push require(name) as the sandbox's own require does (scripts/ and the

@@ -920,6 +920,72 @@ static void test_print_and_log(void)
 	sandbox_free(sb);
 }
 
-T_MAIN(test_hostile, test_bad_workflows, test_channel_adapters_at_load, test_event_fields,
+/*
+ * Out of memory at each allocation point of a handler in turn (issue 8's
+ * "fail the Nth allocation" for the Lua states): from the
+ * n-th allocation of the run on, every one is refused. Each run must end
+ * handled (n past the handler's last allocation) or with a clear error,
+ * never a crash, a leak (ASan) or a wedged state: the same sandbox then
+ * handles the event normally.
+ */
+static void test_allocation_failures(void)
+{
+	struct merchant m;
+	struct sandbox *sb;
+	int64_t n, failed = 0, limit = 0;
+	const char *payload = "{\"total\":\"19.99\"}";
+
+	/* Every run makes new strings (an interned one from an earlier run
+	 * would need no allocation), a table, a concatenation and a host call. */
+	static const char oom_wf[] =
+	    "local runs = 0\n"
+	    "return {\n"
+	    "  order_created = function(e)\n"
+	    "    runs = runs + 1\n"
+	    "    local t = {}\n"
+	    "    for i = 1, 500 do t[i] = ('%d-%d'):format(runs, i) end\n"
+	    "    local s = table.concat(t, ',')\n"
+	    "    assert(#s > 1000 and money.parse(e.total, 'USD') == 1999)\n"
+	    "  end,\n"
+	    "}\n";
+
+	write_shared_fixtures();
+	sb = open_wf(&m, "workflows/oom.lua", oom_wf, 0, 0);
+	CHECK(sb != NULL);
+	if (sb == NULL)
+		return;
+	for (n = 1; n < 100000; n++) {
+		char *name = NULL, *err = NULL;
+		int rc;
+
+		sandbox_fail_allocations(sb, n);
+		rc = handle(sb, "api", NULL, "order_created", payload, &name, &err);
+		sandbox_fail_allocations(sb, 0);
+		if (rc == SB_HANDLED) {
+			free(name);
+			free(err);
+			break;
+		}
+		if (rc != SB_LIMIT && rc != SB_ERROR)
+			fprintf(stderr, "  allocation %lld: rc %d\n", (long long)n, rc);
+		CHECK(rc == SB_LIMIT || rc == SB_ERROR);
+		CHECK(err != NULL && strstr(err, "order_created: out of memory: the system refused"
+		    " an allocation") == err);
+		if (getenv("T_VERBOSE") != NULL)
+			fprintf(stderr, "  allocation %lld: %s\n", (long long)n, err ? err : "");
+		limit += rc == SB_LIMIT;
+		failed++;
+		free(name);
+		free(err);
+		CHECK_INT(handle_simple(sb, "order_created", payload), SB_HANDLED);
+	}
+	/* The handler allocates hundreds of times; every point was tried. */
+	CHECK(failed > 500 && n < 100000);
+	CHECK(limit == failed);   /* SB_LIMIT, as for the memory cap: not the script's fault */
+	fprintf(stderr, "  %lld allocation points failed cleanly\n", (long long)failed);
+	sandbox_free(sb);
+}
+
+T_MAIN(test_hostile, test_allocation_failures, test_bad_workflows, test_channel_adapters_at_load, test_event_fields,
     test_unhandled_and_errors, test_webhook_adapter, test_require, test_base_library,
     test_version, test_money_json_time, test_print_and_log)
