@@ -1280,7 +1280,9 @@ int sandbox_handle(struct sandbox *sb, const struct sandbox_event *ev,
 		const char *label = sb->name != NULL ? sb->name :
 		    ev->topic != NULL ? ev->topic : "event";
 
-		rc = sb->instr_hit || sb->mem_hit ? SB_LIMIT : SB_ERROR;
+		/* The cap and the budget are the script's: the same run would hit
+		 * them again. The system running out of memory is not: retried. */
+		rc = sb->instr_hit || (sb->mem_hit && !sb->sys_oom) ? SB_LIMIT : SB_ERROR;
 		*err = run_error(sb, label);
 		if (*err == NULL)
 			*err = strdup("out of memory");

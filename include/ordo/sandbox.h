@@ -84,7 +84,7 @@ struct sandbox_event {
 enum sandbox_status {
 	SB_HANDLED = 0,   /* a handler ran and returned */
 	SB_UNHANDLED = 1, /* no handler for the event, or the adapter ignored it */
-	SB_ERROR = -1,    /* adapter or handler raised; *err says where */
+	SB_ERROR = -1,    /* adapter or handler raised, or the system refused memory; *err says */
 	SB_LIMIT = -2,    /* instruction budget or memory cap hit; *err names it */
 };
 
