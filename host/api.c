@@ -350,6 +350,27 @@ static json_t *body_object(struct evhttp_request *req)
 	return v;
 }
 
+/*
+ * Raise `topic` for the merchant's workflow inside the caller's
+ * transaction, with `payload` (stolen) as its JSON; `order_key` orders it
+ * with the order's other events, `dedup` makes a repeat the same event.
+ * @return the inbox id (*dup set for a repeat), or -1 (out of memory or the
+ * database).
+ */
+static int64_t raise_event(struct db *db, const char *merchant, const char *topic,
+    json_t *payload, const char *order_key, const char *dedup, int *dup)
+{
+	char *text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+	struct inbox_item item = { .merchant = merchant, .source = "api", .topic = topic,
+	                           .order_key = order_key, .dedup_key = dedup, .payload = text,
+	                           .payload_len = text ? strlen(text) : 0 };
+	int64_t id = text ? inbox_insert(db, &item, 0, dup) : -1;
+
+	free(text);
+	json_decref(payload);
+	return id;
+}
+
 static void subs_fail(struct evhttp_request *req, const char *err)
 {
 	switch (subs_error_kind(err)) {
@@ -385,7 +406,7 @@ static int body_time(const json_t *body, const char *k, int64_t *out)
 static void subs_action(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, int64_t id, const char *action, const json_t *body)
 {
-	char err[SUBS_ERRLEN] = "", topic[64], payload[160];
+	char err[SUBS_ERRLEN] = "", topic[64];
 	int64_t t = 0;
 	int rc = -1, dup;
 	json_t *out;
@@ -425,9 +446,6 @@ static void subs_action(struct server *s, struct evhttp_request *req,
 		return;
 	}
 	if (rc == 0) {
-		struct inbox_item item = { .merchant = m->id, .source = "api", .topic = topic,
-		                           .payload = payload };
-
 		static const char *const past[][2] = {
 			{ "pause", "paused" }, { "resume", "resumed" }, { "skip", "skipped" },
 			{ "cancel", "canceled" }, { "next", "rescheduled" }, { "quantity", "changed" },
@@ -438,10 +456,9 @@ static void subs_action(struct server *s, struct evhttp_request *req,
 			if (strcmp(past[i][0], action) == 0)
 				done = past[i][1];
 		snprintf(topic, sizeof topic, "subscription_%s", done);
-		snprintf(payload, sizeof payload, "{\"subscription_id\":%" PRId64 ",\"action\":\"%s\"}",
-		    id, action);
-		item.payload_len = strlen(payload);
-		if (inbox_insert(s->db, &item, 0, &dup) < 0 || db_commit(s->db) != 0) {
+		if (raise_event(s->db, m->id, topic, json_pack("{s:I,s:s}", "subscription_id",
+		    (json_int_t)id, "action", action), NULL, NULL, &dup) < 0 ||
+		    db_commit(s->db) != 0) {
 			db_rollback(s->db);
 			http_reply_error(req, 503, "unavailable", "the database is unavailable");
 			return;
@@ -1011,21 +1028,16 @@ static void return_create(struct server *s, struct evhttp_request *req,
 	id = returns_create(s->db, m, order_id, json_object_get(body, "lines"),
 	    json_string_value(reason), 0, err);
 	if (id > 0 && exchange) {
-		json_t *payload = json_pack("{s:I,s:I,s:O}", "return_id", (json_int_t)id,
-		    "order_id", (json_int_t)order_id, "replacement", json_object_get(body, "replacement"));
-		char *text = payload ? json_dumps(payload, JSON_COMPACT) : NULL, dedup[40];
-		struct inbox_item item = { .merchant = m->id, .source = "api",
-		                           .topic = "exchange_requested", .dedup_key = dedup,
-		                           .payload = text, .payload_len = text ? strlen(text) : 0 };
+		char dedup[40];
 		int dup;
 
 		snprintf(dedup, sizeof dedup, "exchange:%" PRId64, id);
-		if (text == NULL || inbox_insert(s->db, &item, 0, &dup) < 0) {
+		if (raise_event(s->db, m->id, "exchange_requested", json_pack("{s:I,s:I,s:O}",
+		    "return_id", (json_int_t)id, "order_id", (json_int_t)order_id, "replacement",
+		    json_object_get(body, "replacement")), NULL, dedup, &dup) < 0) {
 			snprintf(err, sizeof err, "database error: %s", db_errmsg(s->db));
 			id = -1;
 		}
-		free(text);
-		json_decref(payload);
 	}
 	json_decref(body);
 	returns_finish(s, req, m, id, id < 0 ? -1 : 0, 201, err);
@@ -1260,9 +1272,9 @@ static void order_cancel(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, const char *idtext)
 {
 	const char *idem = http_header(req, "Idempotency-Key");
-	json_t *body, *order, *line, *payload;
+	json_t *body, *order, *line;
 	const json_t *reason;
-	char dedup[200], okey[400], *text = NULL;
+	char dedup[200], okey[400];
 	int64_t oid, eid;
 	size_t i;
 	int dup = 0;
@@ -1298,29 +1310,19 @@ static void order_cancel(struct server *s, struct evhttp_request *req,
 			goto out;
 		}
 	}
-	payload = json_pack("{s:I,s:O*}", "order_id", (json_int_t)oid, "reason", reason);
-	text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
-	json_decref(payload);
 	snprintf(okey, sizeof okey, "%s:%s", json_string_value(json_object_get(order, "channel")),
 	    json_string_value(json_object_get(order, "external_id")));
 	snprintf(dedup, sizeof dedup, "cancel:%s", idem ? idem : "");
-	{
-		struct inbox_item item = { .merchant = m->id, .source = "api",
-		                           .topic = "cancel_requested", .order_key = okey,
-		                           .dedup_key = idem ? dedup : NULL, .payload = text,
-		                           .payload_len = text ? strlen(text) : 0 };
-
-		if (text == NULL || db_begin(s->db) != 0 ||
-		    (eid = inbox_insert(s->db, &item, 0, &dup)) < 0 || db_commit(s->db) != 0) {
-			db_rollback(s->db);
-			http_reply_error(req, 503, "unavailable", "the database is unavailable");
-			goto out;
-		}
+	if (db_begin(s->db) != 0 || (eid = raise_event(s->db, m->id, "cancel_requested",
+	    json_pack("{s:I,s:O*}", "order_id", (json_int_t)oid, "reason", reason), okey,
+	    idem ? dedup : NULL, &dup)) < 0 || db_commit(s->db) != 0) {
+		db_rollback(s->db);
+		http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		goto out;
 	}
 	dispatch_kick(s->dispatch);
 	http_reply_json(req, 202, json_pack("{s:I,s:b}", "event_id", (json_int_t)eid, "replayed", dup));
 out:
-	free(text);
 	json_decref(body);
 	json_decref(order);
 }
