@@ -159,6 +159,8 @@ void download_serve(struct db *db, const struct ordo_config *cfg, struct evhttp_
     const char *token)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	const struct merchant_config *m;
+	const struct digital_product *p;
 	struct digital_hit hit;
 	int64_t size = 0, first = 0, last = 0, now = clock_now_ms();
 	char hdr[400], remote[64] = "";
@@ -191,7 +193,8 @@ void download_serve(struct db *db, const struct ordo_config *cfg, struct evhttp_
 		    " a new one.");
 		return;
 	}
-	if ((fd = open_asset(config_merchant(cfg, hit.merchant), hit.file, &size)) < 0) {
+	m = config_merchant(cfg, hit.merchant);
+	if ((fd = open_asset(m, hit.file, &size)) < 0) {
 		log_error("download file missing", "merchant", hit.merchant, "file", hit.file, NULL);
 		page(req, 404, "File not available", "The file for this link is not available."
 		    " The shop has been told.");
@@ -217,7 +220,8 @@ void download_serve(struct db *db, const struct ordo_config *cfg, struct evhttp_
 		    " as it allows. Contact the shop for a new one.");
 		return;
 	}
-	if (evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer, &port), peer)
+	evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer, &port);
+	if (peer != NULL)
 		snprintf(remote, sizeof remote, "%s", peer);
 	if (db_begin(db) != 0) {
 		close(fd);
@@ -248,13 +252,9 @@ void download_serve(struct db *db, const struct ordo_config *cfg, struct evhttp_
 	}
 	if (size == 0)
 		close(fd);
-	{
-		const struct merchant_config *m = config_merchant(cfg, hit.merchant);
-		const struct digital_product *p = config_digital(m, hit.sku);
-
-		evhttp_add_header(out, "Content-Type", p && p->content_type ? p->content_type :
-		    content_type(hit.file));
-	}
+	p = config_digital(m, hit.sku);
+	evhttp_add_header(out, "Content-Type", p && p->content_type ? p->content_type :
+	    content_type(hit.file));
 	disposition(hit.file, hdr, sizeof hdr);
 	evhttp_add_header(out, "Content-Disposition", hdr);
 	evhttp_add_header(out, "Accept-Ranges", "bytes");

@@ -38,10 +38,11 @@ function M.requested(ev)
   inventory.release(order, nil, "canceled")
   digital.revoke(order, { keys = true })
   local gateway = payments.gateway()
+  local ours = gateway and refundable(order, gateway) or 0
   if order.payment_status == "authorized" then
     payments.void(order)
-  elseif gateway and refundable(order, gateway) > 0 then
-    payments.refund(order, refundable(order, gateway), "order canceled")
+  elseif ours > 0 then
+    payments.refund(order, ours, "order canceled")
   elseif order.payment_status == "paid" or order.payment_status == "partially_paid" then
     orders.tag(order, "refund-on-storefront")
   end
