@@ -153,3 +153,27 @@ def test_env_var_secret_expands(ordo_factory, monkeypatch):
 
 def test_binary_exists():
     assert os.access(ORDO_BIN, os.X_OK), f"{ORDO_BIN} is missing; run make build/ordo"
+
+
+SERVICE = os.path.join(os.path.dirname(__file__), "..", "..", "config", "ordo.service")
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/systemd-analyze"), reason="systemd-analyze is not installed")
+def test_systemd_unit_verifies(tmp_path):
+    """config/ordo.service parses without a warning (systemd-analyze exits 0
+    even on unknown keys, so any output is a failure) and its ExecStart and
+    ExecStartPre name this build's commands."""
+    import subprocess
+    text = open(SERVICE).read()
+    assert "ExecStart=/opt/ordo/build/ordo serve -c /etc/ordo/ordo.yaml" in text
+    assert "ExecStartPre=/opt/ordo/build/ordo check -c /etc/ordo/ordo.yaml" in text
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in text
+    unit = tmp_path / "ordo.service"
+    unit.write_text(text.replace("/opt/ordo/build/ordo", os.path.abspath(ORDO_BIN)))
+    r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    out = (r.stdout + r.stderr).strip()
+    assert r.returncode == 0 and out == "", out
+    # The verb the unit runs exists and takes the flags the unit gives it.
+    for verb in ("serve", "check"):
+        h = run_ordo(verb, "--help")
+        assert h.returncode == 0 and "-c" in h.stdout, h.stdout + h.stderr
