@@ -18,6 +18,7 @@
  * touches the database or Lua, never puts a secret or an API key in a
  * message, and frees everything on every error path: the fuzzer runs it.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -780,7 +782,8 @@ out:
 
 static const char *const server_keys[] = {
 	"listen", "database", "durability", "body_limit", "scripts", "retry", "inbox_limit",
-	"header_limit", "max_connections", "read_timeout", "write_timeout", NULL,
+	"header_limit", "max_connections", "read_timeout", "write_timeout", "trusted_proxies",
+	NULL,
 };
 static const char *const retry_keys[] = {
 	"max_attempts", "base_delay", "max_delay", NULL,
@@ -828,6 +831,9 @@ static int parse_retry(struct ctx *c, const yaml_node_t *map, struct server_conf
 	/* 0 is allowed: a hot retry is bounded by max_attempts anyway. */
 	return get_delays(c, map, where, &s->retry_base_ms, &s->retry_max_ms);
 }
+
+static int get_string_list(struct ctx *c, const yaml_node_t *list, const char *where,
+    char ***out, size_t *n_out);
 
 static int parse_server(struct ctx *c, const yaml_node_t *map)
 {
@@ -916,6 +922,22 @@ static int parse_server(struct ctx *c, const yaml_node_t *map)
 	    get_unit(c, v, sub(w, sizeof w, where, "write_timeout"), 1, 100, 3600 * 1000,
 	    "100ms and 1h", &s->write_timeout_ms) != 0)
 		goto out;
+	if ((v = map_get(c, map, "trusted_proxies")) != NULL) {
+		if (get_string_list(c, v, "server.trusted_proxies", &s->trusted_proxies,
+		    &s->n_trusted_proxies) != 0)
+			goto out;
+		for (size_t i = 0; i < s->n_trusted_proxies; i++) {
+			unsigned char a[16];
+			const char *ip = s->trusted_proxies[i];
+
+			if (inet_pton(strchr(ip, ':') ? AF_INET6 : AF_INET, ip, a) != 1) {
+				fail(c, node_at(c, v->data.sequence.items.start[i]),
+				    "server.trusted_proxies[%zu]: expected an IP address, got \"%s\"", i,
+				    show(ip, strlen(ip), shown, sizeof shown));
+				goto out;
+			}
+		}
+	}
 	if ((v = map_get(c, map, "scripts")) != NULL) {
 		struct stat st;
 
@@ -2124,6 +2146,9 @@ void config_free(struct ordo_config *cfg)
 	free(cfg->server.listen_host);
 	free(cfg->server.database);
 	free(cfg->server.scripts_dir);
+	for (size_t i = 0; i < cfg->server.n_trusted_proxies; i++)
+		free(cfg->server.trusted_proxies[i]);
+	free(cfg->server.trusted_proxies);
 	free(cfg->path);
 	free(cfg->dir);
 	free(cfg);

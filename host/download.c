@@ -165,8 +165,6 @@ void download_serve(struct db *db, const struct ordo_config *cfg, struct evhttp_
 	int64_t size = 0, first = 0, last = 0, now = clock_now_ms();
 	char hdr[400], remote[64] = "";
 	struct evbuffer *buf;
-	char *peer = NULL;
-	ev_uint16_t port = 0;
 	int fd, ranged, rc;
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
@@ -220,9 +218,8 @@ void download_serve(struct db *db, const struct ordo_config *cfg, struct evhttp_
 		    " as it allows. Contact the shop for a new one.");
 		return;
 	}
-	evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer, &port);
-	if (peer != NULL)
-		snprintf(remote, sizeof remote, "%s", peer);
+	http_client_address(req, cfg->server.trusted_proxies, cfg->server.n_trusted_proxies,
+	    remote, sizeof remote);
 	if (db_begin(db) != 0) {
 		close(fd);
 		page(req, 503, "Try again shortly", "The download is unavailable for a moment.");

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -139,4 +142,71 @@ char *http_query(struct evhttp_request *req, const char *name, int *bad)
 		out = strdup(v);
 	evhttp_clear_headers(&kv);
 	return out;
+}
+
+/* 1 when `ip` (an address literal) is one of the trusted ones, compared
+ * as addresses so "::1" and "0:0::1" are the same. */
+static int trusted_ip(const char *ip, char *const *trusted, size_t n)
+{
+	unsigned char a[16], b[16];
+	int fa = strchr(ip, ':') ? AF_INET6 : AF_INET;
+
+	if (inet_pton(fa, ip, a) != 1)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		int fb = strchr(trusted[i], ':') ? AF_INET6 : AF_INET;
+
+		if (fb == fa && inet_pton(fb, trusted[i], b) == 1 &&
+		    memcmp(a, b, fa == AF_INET ? 4 : 16) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int ip_literal(const char *s)
+{
+	unsigned char a[16];
+
+	return inet_pton(strchr(s, ':') ? AF_INET6 : AF_INET, s, a) == 1;
+}
+
+void http_client_address(struct evhttp_request *req, char *const *trusted, size_t n,
+    char *out, size_t outlen)
+{
+	char *peer = NULL, hop[64];
+	ev_uint16_t port = 0;
+	const char *xff, *end;
+
+	out[0] = '\0';
+	evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer, &port);
+	if (peer == NULL)
+		return;
+	snprintf(out, outlen, "%s", peer);
+	if (n == 0 || !trusted_ip(peer, trusted, n) ||
+	    (xff = http_header(req, "X-Forwarded-For")) == NULL)
+		return;
+	/* Walk the entries right to left: [from, end) is one. */
+	end = xff + strlen(xff);
+	for (;;) {
+		const char *from = end, *start;
+		size_t len;
+
+		while (from > xff && from[-1] != ',')
+			from--;
+		for (start = from; start < end && (*start == ' ' || *start == '\t'); start++)
+			;
+		len = (size_t)(end - start);
+		while (len > 0 && (start[len - 1] == ' ' || start[len - 1] == '\t'))
+			len--;
+		if (len == 0 || len >= sizeof hop)
+			return;
+		memcpy(hop, start, len);
+		hop[len] = '\0';
+		if (!ip_literal(hop))
+			return;
+		snprintf(out, outlen, "%s", hop);
+		if (!trusted_ip(hop, trusted, n) || from == xff)
+			return;
+		end = from - 1;     /* the comma */
+	}
 }

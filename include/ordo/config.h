@@ -143,6 +143,8 @@ struct server_config {
 	int max_attempts;      /* handler attempts before a dead letter; default 8 */
 	int64_t retry_base_ms; /* first retry delay; default 1000 */
 	int64_t retry_max_ms;  /* retry delay cap; default 3,600,000 */
+	char **trusted_proxies; /* IP literals whose X-Forwarded-For is believed */
+	size_t n_trusted_proxies;
 };
 
 struct ordo_config {

@@ -48,4 +48,14 @@ int http_split_path(struct evhttp_request *req, char *buf, size_t buflen,
  * frees the returned string. *bad is set when the query cannot be parsed. */
 char *http_query(struct evhttp_request *req, const char *name, int *bad);
 
+/*
+ * The client's address as text in `out`: the connection's peer, or, when
+ * the peer is one of the `n` trusted proxies (IP literals), the rightmost
+ * X-Forwarded-For entry that is not itself a trusted proxy. An entry that
+ * is not an IP address ends the walk: what lies left of it cannot be
+ * trusted, so the last trusted hop is answered. "" when unknown.
+ */
+void http_client_address(struct evhttp_request *req, char *const *trusted, size_t n,
+    char *out, size_t outlen);
+
 #endif

@@ -11,13 +11,13 @@ import sqlite3
 
 import requests
 
-from conftest import ROOT, q, shopify_order, shopify_refund, wait_until
+from conftest import ROOT, q, run_ordo, shopify_order, shopify_refund, wait_until, write_config
 
 DIGITAL_FLOW = (ROOT / "workflows" / "digital.lua").read_text()
 GUIDE = bytes(range(256)) * 400 + b"end of the guide\n"     # 102417 bytes
 
 
-def start(ordo_factory, tmp_path, sink=None, expiry="7d", limit=5, hooks=""):
+def start(ordo_factory, tmp_path, sink=None, expiry="7d", limit=5, hooks="", edit=None):
     assets = tmp_path / "assets"
     (assets / "books").mkdir(parents=True, exist_ok=True)
     (assets / "books" / "guide.pdf").write_bytes(GUIDE)
@@ -41,7 +41,7 @@ digital:
     - {{ sku: GUIDE, file: books/guide.pdf }}
     - {{ sku: APPKEY, license: true }}
 """
-    return ordo_factory(beta_workflow=DIGITAL_FLOW, beta_extra=extra)
+    return ordo_factory(beta_workflow=DIGITAL_FLOW, beta_extra=extra, edit=edit)
 
 
 def api(ordo, method, path, **kw):
@@ -109,6 +109,40 @@ def test_link_downloads_five_times_then_410_and_resumes_with_range(sink, ordo_fa
     r = api(ordo, "POST", f"grants/{g['id']}/extend", json={"downloads": 2})
     assert r.status_code == 200 and r.json()["grant"]["downloads_left"] == 2, r.text
     assert get(ordo, path).status_code == 200
+
+
+def test_download_records_the_client_behind_a_trusted_proxy(sink, ordo_factory, tmp_path):
+    """Behind nginx the peer is the proxy: with server.trusted_proxies the
+    recorded address is the rightmost X-Forwarded-For hop that is not a
+    trusted proxy; a hop that is not an address stops the walk; without the
+    setting the header is ignored (anyone can send it)."""
+    ordo = start(ordo_factory, tmp_path, sink, limit=100, edit=lambda t: t.replace(
+        "server:\n", 'server:\n  trusted_proxies: ["127.0.0.1", "::1"]\n', 1))
+    path = link_of(sink, buy(ordo, "GUIDE"))
+    for xff in ("203.0.113.9, 198.51.100.7", "198.51.100.8,127.0.0.1", "203.0.113.1, not-an-ip, 127.0.0.1",
+                "2001:db8::5"):
+        assert get(ordo, path, headers={"X-Forwarded-For": xff}).status_code == 200
+    assert get(ordo, path).status_code == 200
+    db = sqlite3.connect(ordo.db)
+    got = [r[0] for r in db.execute("SELECT remote FROM digital_downloads ORDER BY id")]
+    assert got == ["198.51.100.7", "198.51.100.8", "127.0.0.1", "2001:db8::5", "127.0.0.1"], got
+
+    plain = start(ordo_factory, tmp_path / "plain", sink, limit=100)
+    buy(plain, "GUIDE")
+    order = buy(plain, "GUIDE")          # id 2: only this daemon has one
+    path = link_of(sink, order)
+    assert get(plain, path, headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 200
+    (remote,) = sqlite3.connect(plain.db).execute("SELECT remote FROM digital_downloads").fetchone()
+    assert remote == "127.0.0.1", remote
+
+
+def test_trusted_proxies_must_be_addresses(tmp_path):
+    cfg = write_config(tmp_path)
+    text = open(cfg).read().replace("server:\n", 'server:\n  trusted_proxies: ["10.0.0.1", "nginx"]\n', 1)
+    open(cfg, "w").write(text)
+    r = run_ordo("check", "-c", cfg)
+    assert r.returncode != 0 and re.search(r":\d+:\d+: server.trusted_proxies\[1\]: expected an IP address, got \"nginx\"",
+                                            r.stderr), r.stderr
 
 
 def test_link_works_before_expiry_and_410_after(sink, ordo_factory, tmp_path):
