@@ -6,10 +6,14 @@
  * close them inside one callback. Statements from db_prepare are cached by
  * the address of their SQL text, which is why that text must be static.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ordo/db.h"
 #include "ordo/log.h"
@@ -590,6 +594,110 @@ const char *db_instance(const struct db *db)
 int db_schema_version(struct db *db)
 {
 	return db_user_version(db);
+}
+
+int db_backup(const char *src, const char *dst,
+    void (*progress)(void *arg, int done, int total), void *arg, char **err)
+{
+	sqlite3 *from = NULL, *to = NULL;
+	sqlite3_backup *b = NULL;
+	sqlite3_stmt *st = NULL;
+	char *tmp = NULL;
+	const char *why = NULL;
+	struct stat sb;
+	int rc, fd;
+
+	*err = NULL;
+	if (stat(dst, &sb) == 0) {
+		if (asprintf(err, "%s already exists; give a new file", dst) < 0)
+			*err = NULL;
+		return -1;
+	}
+	if (asprintf(&tmp, "%s.tmp-%ld", dst, (long)getpid()) < 0) {
+		tmp = NULL;
+		goto oom;
+	}
+	if (sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		why = from ? sqlite3_errmsg(from) : "cannot open";
+		if (asprintf(err, "cannot open database %s: %s", src, why) < 0)
+			*err = NULL;
+		goto fail;
+	}
+	sqlite3_busy_timeout(from, 5000);
+	if (sqlite3_open_v2(tmp, &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		if (asprintf(err, "cannot create %s: %s", tmp, to ? sqlite3_errmsg(to) : "cannot open") < 0)
+			*err = NULL;
+		goto fail;
+	}
+	if ((b = sqlite3_backup_init(to, "main", from, "main")) == NULL) {
+		if (asprintf(err, "cannot start the backup: %s", sqlite3_errmsg(to)) < 0)
+			*err = NULL;
+		goto fail;
+	}
+	/* 1024 pages a step, so a writer waits at most one step for its lock. */
+	while ((rc = sqlite3_backup_step(b, 1024)) == SQLITE_OK || rc == SQLITE_BUSY ||
+	    rc == SQLITE_LOCKED) {
+		if (progress != NULL)
+			progress(arg, sqlite3_backup_pagecount(b) - sqlite3_backup_remaining(b),
+			    sqlite3_backup_pagecount(b));
+		if (rc != SQLITE_OK)
+			sqlite3_sleep(20);
+	}
+	sqlite3_backup_finish(b);
+	b = NULL;
+	if (rc != SQLITE_DONE || (rc = sqlite3_errcode(to)) != SQLITE_OK) {
+		if (asprintf(err, "backup failed: %s", sqlite3_errstr(rc)) < 0)
+			*err = NULL;
+		goto fail;
+	}
+	if (sqlite3_prepare_v2(to, "PRAGMA quick_check", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW ||
+	    strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
+		if (asprintf(err, "the copy does not check out: %s",
+		    st && sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0)
+		                                     : sqlite3_errmsg(to)) < 0)
+			*err = NULL;
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	/* The copy is self-contained: no -wal beside it to lose. */
+	if (sqlite3_exec(to, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL) != SQLITE_OK) {
+		if (asprintf(err, "cannot finish the copy: %s", sqlite3_errmsg(to)) < 0)
+			*err = NULL;
+		goto fail;
+	}
+	sqlite3_close(to);
+	to = NULL;
+	sqlite3_close(from);
+	from = NULL;
+	/* Synced, then linked into place: link() never replaces a file that
+	 * appeared meanwhile. */
+	if ((fd = open(tmp, O_RDONLY)) < 0 || fsync(fd) != 0 || link(tmp, dst) != 0) {
+		if (asprintf(err, "cannot write %s: %s", dst, strerror(errno)) < 0)
+			*err = NULL;
+		if (fd >= 0)
+			close(fd);
+		goto fail;
+	}
+	close(fd);
+	unlink(tmp);
+	free(tmp);
+	return 0;
+oom:
+	*err = strdup("out of memory");
+fail:
+	sqlite3_finalize(st);
+	if (b != NULL)
+		sqlite3_backup_finish(b);
+	sqlite3_close(to);
+	sqlite3_close(from);
+	if (tmp != NULL)
+		unlink(tmp);
+	free(tmp);
+	if (*err == NULL)
+		*err = strdup("backup failed");
+	return -1;
 }
 
 sqlite3_stmt *db_prepare(struct db *db, const char *sql)

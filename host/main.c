@@ -5,6 +5,7 @@
  *   ordo check [-c FILE]
  *   ordo test [-c FILE] [SPEC...]
  *   ordo import inventory [-c FILE] [--db PATH] --merchant ID FILE.csv
+ *   ordo backup [-c FILE] [--db PATH] OUT.db
  *   ordo version
  *
  * Depends on config, sandbox and server. Flags override the config file.
@@ -36,6 +37,7 @@ static const char usage_main[] =
 	"  check     validate the config and compile every workflow\n"
 	"  test      run workflow specs on an in-memory database and a virtual clock\n"
 	"  import    import inventory counts from CSV\n"
+	"  backup    copy the database while the daemon runs\n"
 	"  version   print the version\n"
 	"\n"
 	"`ordo <command> --help` tells more.\n";
@@ -75,6 +77,14 @@ static const char usage_import[] =
 	"bad rows are listed as FILE:LINE: why and change nothing. Shows a\n"
 	"progress bar on a terminal. Exit 0 when every row applied, 1 when some\n"
 	"were rejected or the import failed, 2 on bad usage.\n";
+
+static const char usage_backup[] =
+	"usage: ordo backup [-c FILE] [--db PATH] OUT.db\n"
+	"\n"
+	"Copies the database to OUT.db with SQLite's online backup while the\n"
+	"daemon keeps running: a consistent snapshot, checked and synced before\n"
+	"it takes the name OUT.db (which must not exist). Restore by stopping\n"
+	"the daemon and putting the copy in server.database's place.\n";
 
 struct opts {
 	const char *config;
@@ -265,6 +275,74 @@ static void progress(void *arg, size_t rows, size_t bytes, size_t total)
 	}
 }
 
+static void backup_progress(void *arg, int done, int total)
+{
+	struct bar *b = arg;
+	int pct = total ? (int)((int64_t)done * 100 / total) : 100;
+
+	if (b->tty)
+		fprintf(stderr, "\r[%-25.*s] %3d%%  %d/%d pages", pct / 4, "#########################",
+		    pct, done, total);
+	else if (pct / 10 > b->last) {
+		b->last = pct / 10;
+		fprintf(stderr, "backup: %d%% (%d of %d pages)\n", pct, done, total);
+	}
+}
+
+static int cmd_backup(int argc, char **argv)
+{
+	const char *config = DEFAULT_CONFIG, *dbpath = NULL, *out = NULL;
+	struct bar bar = { .tty = isatty(2), .last = -1 };
+	struct ordo_config *cfg = NULL;
+	char *err = NULL;
+	int rc;
+
+	if (want_help(argc, argv)) {
+		fputs(usage_backup, stdout);
+		return 0;
+	}
+	for (int i = 2; i < argc; i++) {
+		const char **dst = NULL;
+
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)
+			dst = &config;
+		else if (strcmp(argv[i], "--db") == 0)
+			dst = &dbpath;
+		else if (argv[i][0] != '-' && out == NULL)
+			out = argv[i];
+		else {
+			fprintf(stderr, "ordo: unexpected %s\n%s", argv[i], usage_backup);
+			return 2;
+		}
+		if (dst != NULL) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "ordo: missing value for %s\n%s", argv[i], usage_backup);
+				return 2;
+			}
+			*dst = argv[++i];
+		}
+	}
+	if (out == NULL) {
+		fputs(usage_backup, stderr);
+		return 2;
+	}
+	if (dbpath == NULL) {
+		if ((cfg = load(config)) == NULL)
+			return 2;
+		dbpath = cfg->server.database;
+	}
+	rc = db_backup(dbpath, out, backup_progress, &bar, &err);
+	if (bar.tty)
+		fputc('\n', stderr);
+	if (rc != 0)
+		fprintf(stderr, "ordo: backup: %s\n", err);
+	else
+		printf("backed up %s to %s\n", dbpath, out);
+	free(err);
+	config_free(cfg);
+	return rc != 0;
+}
+
 static int cmd_import(int argc, char **argv)
 {
 	const char *config = DEFAULT_CONFIG, *merchant = NULL, *file = NULL, *dbpath = NULL;
@@ -363,6 +441,8 @@ int main(int argc, char **argv)
 		return cmd_test(argc, argv);
 	if (strcmp(argv[1], "import") == 0)
 		return cmd_import(argc, argv);
+	if (strcmp(argv[1], "backup") == 0)
+		return cmd_backup(argc, argv);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("ordo %s\n", ORDO_VERSION);
 		return 0;

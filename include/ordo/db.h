@@ -40,6 +40,18 @@ const char *db_instance(const struct db *db);
 int db_schema_version(struct db *db);
 
 /*
+ * Copy the database at `src` to `dst` with SQLite's online backup, while a
+ * daemon may be writing to it: a consistent snapshot, written to a
+ * temporary file beside `dst`, checked (PRAGMA quick_check), synced and
+ * renamed into place, so `dst` is either the whole copy or untouched. The
+ * source is opened read-only and not migrated. `progress` (may be NULL)
+ * is told pages done and the total after each step. Refuses an existing
+ * `dst`. @return 0, or -1 with *err a malloc'd message the caller frees.
+ */
+int db_backup(const char *src, const char *dst,
+    void (*progress)(void *arg, int done, int total), void *arg, char **err);
+
+/*
  * A cached prepared statement for `sql`, reset and with bindings cleared.
  * `sql` must have static storage (it is the cache key). The caller steps it
  * and must db_reset() it on every path. @return NULL on a prepare error

@@ -177,3 +177,61 @@ def test_systemd_unit_verifies(tmp_path):
     for verb in ("serve", "check"):
         h = run_ordo(verb, "--help")
         assert h.returncode == 0 and "-c" in h.stdout, h.stdout + h.stderr
+
+
+def test_backup_while_webhooks_flow(ordo_factory, tmp_path):
+    """`ordo backup` copies a live database: the copy checks out, holds a
+    consistent prefix of what was acknowledged (every order with its lines),
+    has no -wal to lose, refuses to overwrite, and a daemon serves it."""
+    import sqlite3
+    import threading
+    ordo = ordo_factory()
+    acked, stop = [], threading.Event()
+
+    def send():
+        while not stop.is_set() and len(acked) < 150:
+            body = shopify_order(lines=[("5.00", 1, "MUG", "Mug"), ("7.00", 2, "TEA", "Tea")])
+            if ordo.shopify(body).status_code == 200:
+                acked.append(str(body["id"]))
+
+    t = threading.Thread(target=send)
+    t.start()
+    try:
+        wait_until(lambda: len(acked) >= 20, what="20 acknowledged orders")
+        out = tmp_path / "copy.db"
+        r = run_ordo("backup", "-c", str(ordo.config), "--db", str(ordo.db), str(out), timeout=60)
+        n_at_backup = len(acked)
+    finally:
+        stop.set()
+        t.join(timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "backed up" in r.stdout
+    assert not os.path.exists(str(out) + "-wal")
+    db = sqlite3.connect(out)
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    inbox = db.execute("SELECT count(*) FROM inbox").fetchone()[0]
+    assert 20 <= inbox <= n_at_backup + 1, (inbox, n_at_backup)
+    # Every copied order has both its lines: no transaction was split.
+    torn = db.execute("SELECT count(*) FROM orders o WHERE"
+                      " (SELECT count(*) FROM order_lines l WHERE l.order_id = o.id) != 2").fetchone()[0]
+    assert torn == 0
+    n_orders = db.execute("SELECT count(*) FROM orders").fetchone()[0]
+    db.close()
+    # The file exists now: a second backup to it is refused and leaves it.
+    size = os.path.getsize(out)
+    r = run_ordo("backup", "--db", str(ordo.db), str(out))
+    assert r.returncode == 1 and "already exists" in r.stderr, r.stderr
+    assert os.path.getsize(out) == size
+    assert not [p for p in os.listdir(tmp_path) if ".tmp-" in p]
+    # A missing source is a clear error, not an empty copy.
+    r = run_ordo("backup", "--db", str(tmp_path / "nope.db"), str(tmp_path / "x.db"))
+    assert r.returncode == 1 and "cannot open database" in r.stderr, r.stderr
+    assert not os.path.exists(tmp_path / "x.db")
+    # Restored: a daemon on the copy serves the orders it holds, and
+    # handles the events that were still waiting when it was taken.
+    ordo.stop()
+    ordo.db = out
+    ordo.start()
+    assert len(ordo.orders(limit=200)["orders"]) >= n_orders
+    wait_until(lambda: len(ordo.orders(limit=200)["orders"]) == inbox, what="every copied event handled")
