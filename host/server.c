@@ -156,6 +156,8 @@ static void metrics_page(struct server *s, struct evhttp_request *req)
 		return;
 	}
 	metrics_set("ordo_inbox_depth", NULL, inbox_depth(s->db));
+	/* As /healthz sees it now, not as of the last second's tick. */
+	metrics_set("ordo_database_write_failing", NULL, db_fault(s->db, NULL) != 0);
 	metrics_render(buf);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	    "text/plain; version=0.0.4");

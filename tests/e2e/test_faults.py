@@ -256,3 +256,80 @@ effects: {{timeout: 10s, max_attempts: 5, base_delay: 10ms, max_delay: 50ms}}
     assert len(posts) == 2, len(posts)
     assert len({p.header("X-Ordo-Delivery") for p in posts}) == 1
     assert o.stop() == 0
+
+
+# ---------------------------------------------------------------------------
+# I/O errors and a read-only file system, without root: an LD_PRELOAD shim
+# (tests/e2e/native/faultio.c) makes every write, sync and truncate of the
+# database's files fail with EIO or EROFS while a flag file exists.
+# ---------------------------------------------------------------------------
+
+NATIVE = os.path.join(os.path.dirname(__file__), "native")
+
+
+@pytest.fixture(scope="module")
+def faultio(tmp_path_factory):
+    out = tmp_path_factory.mktemp("faultio") / "faultio.so"
+    r = subprocess.run(["cc", "-shared", "-fPIC", "-o", str(out), os.path.join(NATIVE, "faultio.c"), "-ldl"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+@pytest.mark.parametrize("err, words", [("EIO", "disk I/O error"), ("EROFS", "disk I/O error")])
+def test_io_errors_refuse_with_503_and_recover(faultio, ordo_factory, tmp_path, err, words):
+    data = tmp_path / "data"
+    data.mkdir()
+    flag = tmp_path / "fail-writes"
+    wrap = ["env", f"LD_PRELOAD={faultio}", f"FAULTIO_DIR={data}", f"FAULTIO_FLAG={flag}",
+            f"FAULTIO_ERRNO={err}", "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0"]
+    o = ordo_factory(db=data / "ordo.db", wrap=wrap)
+    accepted, refused = [], []
+    for _ in range(3):
+        oid, r = deliver(o)
+        assert r.status_code == 200, r.text
+        accepted.append(oid)
+    for oid in accepted:
+        o.wait_order("shopify", oid, merchant="beta")
+
+    flag.touch()
+    for _ in range(5):
+        oid, r = deliver(o)
+        assert r.status_code == 503, f"{r.status_code} {r.text}"
+        assert int(r.headers["Retry-After"]) >= 1
+        assert r.json()["error"]["code"] == "unavailable", r.text
+        refused.append(oid)
+    h = o.request("GET", "/healthz")
+    assert h.status_code == 503 and h.json()["status"] == "degraded", h.text
+    assert words in h.json()["error"], h.text
+    assert o.find("shopify", accepted[0], merchant="beta")         # reads still work
+    assert metric_value(o, "ordo_database_write_failing") == 1
+
+    flag.unlink()
+    wait_until(lambda: o.request("GET", "/healthz").status_code == 200, timeout=10,
+               what="/healthz ok once writes work again")
+    for _ in range(3):
+        oid, r = deliver(o)
+        assert r.status_code == 200, r.text
+        accepted.append(oid)
+    for oid in accepted:
+        o.wait_order("shopify", oid, merchant="beta")
+    for oid in refused:
+        assert o.find("shopify", oid, merchant="beta") == []
+    assert o.dead_letters("beta") == []
+    assert o.stop() == 0
+    con = sqlite3.connect(o.db)
+    assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    con.close()
+    stored = webhook_rows(o.db)
+    assert {str(x) for x in accepted} <= {str(x) for x in stored}
+    assert not {str(x) for x in refused} & {str(x) for x in stored}
+    o.start()
+    for oid in accepted:
+        assert len(o.find("shopify", oid, merchant="beta")) == 1
+    assert o.stop() == 0
+
+
+def metric_value(o, name):
+    from conftest import metric
+    return metric(o.metrics(), name)
