@@ -1067,6 +1067,8 @@ struct sandbox *sandbox_new(const struct sandbox_env *env, char **err)
 
 	sb->load_buf = src;
 	sb->load_len = srclen;
+	sb->fail_from = env->fail_allocations_from;
+	sb->allocs = 0;
 	begin_run(sb, NULL);
 	lua_pushcfunction(L, msgh);
 	lua_pushcfunction(L, setup);
@@ -1077,6 +1079,7 @@ struct sandbox *sandbox_new(const struct sandbox_env *env, char **err)
 		    "error", *err, "traceback", sb->trace, NULL);
 	}
 	end_run(sb);
+	sb->fail_from = 0;
 	sb->load_buf = NULL;
 	free(src);
 	src = NULL;

@@ -54,6 +54,7 @@ struct sandbox_env {
 	struct db *db;                          /* may be NULL (ordo check) */
 	const struct sandbox_module *modules;   /* ends with {NULL, NULL}; may be NULL */
 	const struct sandbox_translator *translators; /* ends with {NULL, NULL}; may be NULL */
+	int64_t fail_allocations_from;          /* tests: as sandbox_fail_allocations(), for the load */
 };
 
 /*

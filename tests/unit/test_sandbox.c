@@ -986,6 +986,61 @@ static void test_allocation_failures(void)
 	sandbox_free(sb);
 }
 
-T_MAIN(test_hostile, test_allocation_failures, test_bad_workflows, test_channel_adapters_at_load, test_event_fields,
+/*
+ * The same at load (a reload can meet a system out of memory too): the
+ * workflow, a module it requires and a channel adapter, failed at each
+ * allocation of the load in turn. Each must end with NULL and an "out of
+ * memory" error, nothing leaked (ASan), until the load succeeds.
+ */
+static void test_allocation_failures_at_load(void)
+{
+	struct merchant m;
+	struct sandbox *sb = NULL;
+	int64_t n, failed = 0;
+
+	write_file("scripts/oomlib/shapes.lua",
+	    "local M = {}\n"
+	    "for i = 1, 200 do M['k' .. i] = { i, tostring(i) } end\n"
+	    "return M\n");
+	write_file("scripts/channels/generic.lua",
+	    "return { translate = function(ev) return { name = ev.topic } end }\n");
+	write_file("workflows/oomload.lua",
+	    "local shapes = require 'oomlib.shapes'\n"
+	    "local names = {}\n"
+	    "for k in pairs(shapes) do names[#names + 1] = k .. '!' end\n"
+	    "return { order_created = function(e) return #names end }\n");
+	merchant_init(&m, "m1", "workflows/oomload.lua", 0, 0);
+	m.cfg.channel_secret[CH_GENERIC] = "secret";
+	for (n = 1; n < 100000; n++) {
+		char *err = NULL;
+
+		m.env.fail_allocations_from = n;
+		sb = sandbox_new(&m.env, &err);
+		if (sb != NULL) {
+			free(err);
+			break;
+		}
+		if (err == NULL || strstr(err, "out of memory") == NULL)
+			fprintf(stderr, "  load allocation %lld: %s\n", (long long)n, err ? err : "(null)");
+		CHECK(err != NULL && strstr(err, "out of memory") != NULL);
+		failed++;
+		free(err);
+	}
+	CHECK(sb != NULL && failed > 200 && n < 100000);
+	/* The sandbox that finally loaded works, with injection over. */
+	if (sb != NULL)
+		CHECK_INT(handle_simple(sb, "order_created", "{}"), SB_HANDLED);
+	fprintf(stderr, "  %lld load allocation points failed cleanly\n", (long long)failed);
+	sandbox_free(sb);
+	/* Other tests want no generic adapter. */
+	{
+		char path[128];
+
+		snprintf(path, sizeof path, "%s/scripts/channels/generic.lua", root);
+		CHECK_INT(unlink(path), 0);
+	}
+}
+
+T_MAIN(test_hostile, test_allocation_failures, test_allocation_failures_at_load, test_bad_workflows, test_channel_adapters_at_load, test_event_fields,
     test_unhandled_and_errors, test_webhook_adapter, test_require, test_base_library,
     test_version, test_money_json_time, test_print_and_log)
