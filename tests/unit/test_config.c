@@ -419,7 +419,7 @@ static void test_errors(void)
 		{ "server: [1]\n", 1, 9, "server: expected a mapping, got a list" },
 		{ "server:\n  listn: x\n", 2, 3, "unknown key \"listn\" in server (allowed: "
 		    "listen, database, durability, body_limit, scripts, retry, inbox_limit, "
-		    "header_limit, max_connections, read_timeout, write_timeout)" },
+		    "header_limit, max_connections, read_timeout, write_timeout, trusted_proxies)" },
 		{ "server:\n  listen: \":1\"\n  listen: \":2\"\n", 3, 3,
 		    "duplicate key \"listen\" in server" },
 		{ "server:\n  listen: {a: 1}\n", 2, 11, "server.listen: expected a string, got a mapping" },
