@@ -4,6 +4,7 @@
  * Depends on libevent and jansson. No HTTP parsing of our own: evhttp
  * parses requests; this only shapes replies and reads what evhttp parsed.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,33 @@ const char *http_body(struct evhttp_request *req, size_t *len)
 	return p ? p : "";
 }
 
+/* Percent-decode one segment in place (libevent decodes; the result is
+ * never longer). A '%' not followed by two hex digits, and a decoded
+ * control byte (NUL among them) or empty segment, are refused. */
+static int decode_segment(char *p)
+{
+	char *d;
+	size_t len = 0;
+	int ok = 1;
+
+	for (const char *q = p; (q = strchr(q, '%')) != NULL; q++)
+		if (!isxdigit((unsigned char)q[1]) || !isxdigit((unsigned char)q[2]))
+			return -1;
+	if ((d = evhttp_uridecode(p, 0, &len)) == NULL)
+		return -1;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)d[i] < 0x20 || d[i] == 0x7f)
+			ok = 0;
+	if (ok && len > 0 && len <= strlen(p)) {
+		memcpy(p, d, len);
+		p[len] = '\0';
+	} else {
+		ok = 0;
+	}
+	free(d);
+	return ok ? 0 : -1;
+}
+
 int http_split_path(struct evhttp_request *req, char *buf, size_t buflen, char **seg)
 {
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -108,7 +136,7 @@ int http_split_path(struct evhttp_request *req, char *buf, size_t buflen, char *
 	char *p, *save = NULL;
 	int n = 0;
 
-	if (path == NULL || path[0] != '/' || strlen(path) >= buflen || strchr(path, '%'))
+	if (path == NULL || path[0] != '/' || strlen(path) >= buflen)
 		return -1;
 	if (strstr(path, "//") != NULL)
 		return -1;
@@ -116,6 +144,8 @@ int http_split_path(struct evhttp_request *req, char *buf, size_t buflen, char *
 	for (p = strtok_r(buf, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
 		if (n == HTTP_MAX_SEGMENTS)
 			return -1;
+		if (strchr(p, '%') != NULL && decode_segment(p) != 0)
+			return -2;
 		seg[n++] = p;
 	}
 	return n;

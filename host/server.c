@@ -173,6 +173,11 @@ void server_route(struct evhttp_request *req, void *arg)
 
 	conns_request_started(s->conns, req);
 	n = http_split_path(req, buf, sizeof buf, seg);
+	if (n == -2) {
+		http_reply_error(req, 400, "invalid_path", "the path has a malformed %%-escape or"
+		    " encodes a control character");
+		return;
+	}
 	if (n < 1) {
 		http_reply_error(req, 404, "not_found", "no such route");
 		return;

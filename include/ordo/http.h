@@ -37,9 +37,11 @@ const char *http_body(struct evhttp_request *req, size_t *len);
 
 /*
  * Split the request path ("/a/b/c", no query) into at most
- * HTTP_MAX_SEGMENTS segments, in place in `buf`. Empty segments and
- * percent signs are refused (ids we route on never need them).
- * @return the number of segments, or -1 for a malformed or too long path.
+ * HTTP_MAX_SEGMENTS segments, in place in `buf`, each percent-decoded
+ * after the split (so "MUG%2F12" is one segment, "MUG/12"). Empty
+ * segments, malformed escapes and decoded control bytes are refused.
+ * @return the number of segments, -1 for a malformed or too long path, -2
+ * for a bad percent-escape.
  */
 int http_split_path(struct evhttp_request *req, char *buf, size_t buflen,
     char **seg);

@@ -184,3 +184,31 @@ def test_inventory_api_bad_input_changes_nothing(ordo_factory):
     assert [s["sku"] for s in low] == ["CUP"]
     assert ordo.api("GET", "inventory", "acme").json()["stock"] == [], "another merchant sees none"
     check_invariants(ordo)
+
+
+def test_skus_with_spaces_and_slashes_are_addressable(ordo_factory):
+    """A SKU is any text: in a path it is percent-encoded, one segment
+    even when it holds a '/'; a malformed escape or an encoded control
+    byte is a 400 that changes nothing."""
+    from urllib.parse import quote
+    ordo = start(ordo_factory)
+    for sku in ("MUG 12oz", "TEE/L/BLUE", "CAFÉ-100%"):
+        stock = put_stock(ordo, quote(sku, safe=""), portland=4)
+        assert [(s["sku"], s["on_hand"]) for s in stock] == [(sku, 4)], stock
+        got = ordo.api("GET", "inventory", "beta", params={"sku": sku}).json()["stock"]
+        assert [(s["sku"], s["location"], s["on_hand"]) for s in got] == [(sku, "portland", 4)]
+    import http.client
+    import json as jsonlib
+    from conftest import API_KEYS
+    for bad in ("MUG%2", "MUG%zz12", "MUG%00", "MUG%0A"):
+        # http.client sends the path as given (requests would re-quote it).
+        c = http.client.HTTPConnection("127.0.0.1", ordo.port, timeout=10)
+        c.request("PUT", f"/api/v1/inventory/{bad}", body=jsonlib.dumps({"locations": {"portland": 9}}),
+                  headers={"Authorization": f"Bearer {API_KEYS['beta']}", "Content-Type": "application/json"})
+        r = c.getresponse()
+        body = jsonlib.loads(r.read())
+        c.close()
+        assert r.status == 400 and body["error"]["code"] == "invalid_path", (bad, body)
+    skus = {s["sku"] for s in ordo.api("GET", "inventory", "beta").json()["stock"]}
+    assert skus == {"MUG 12oz", "TEE/L/BLUE", "CAFÉ-100%"}
+    check_invariants(ordo)
