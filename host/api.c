@@ -17,9 +17,9 @@
  *   POST /api/v1/orders/{id}/shipments             {location, lines}
  *   GET  /api/v1/shipments/{id}
  *   POST /api/v1/shipments/{id}/pick|pack|ship|deliver|cancel
- *   POST /api/v1/purchase-orders                   {supplier, sku, quantity, location}
+ *   POST /api/v1/purchase-orders                   {supplier, sku, quantity, location}; Idempotency-Key optional
  *   GET  /api/v1/purchase-orders/{id}
- *   POST /api/v1/purchase-orders/{id}/receive      {quantity}
+ *   POST /api/v1/purchase-orders/{id}/receive      {quantity}; Idempotency-Key optional
  *   POST /api/v1/orders/{id}/cancel                {reason}: 202, cancel_requested for the workflow
  *   POST /api/v1/orders/{id}/returns               {lines: [{line, quantity}], reason}
  *   POST /api/v1/orders/{id}/exchanges             the same plus replacement: [{sku, quantity, unit_price}]
@@ -614,6 +614,82 @@ fail:
 	inventory_fail(req, err);
 }
 
+/*
+ * Idempotency-Key for API writes: the answer of the first request is kept
+ * (inventory_requests, keyed by merchant and `scope` + key) in the same
+ * transaction as its writes, so a retry answers it again, marked
+ * "replayed": true, and applies nothing. `scope` keeps one route's keys
+ * from answering another's ("" for adjustments, which came first).
+ */
+static int idem_key(char *buf, size_t len, const char *scope, const char *key)
+{
+	return snprintf(buf, len, "%s%s", scope, key) < (int)len ? 0 : -1;
+}
+
+/* 1 when a prior answer was sent for this key. */
+static int idem_replay(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, const char *scope, const char *key)
+{
+	sqlite3_stmt *st;
+	json_t *prior = NULL;
+	char k[256];
+
+	if (key == NULL || idem_key(k, sizeof k, scope, key) != 0 ||
+	    (st = db_prepare(s->db, "SELECT response FROM inventory_requests WHERE merchant = ?"
+	    " AND idem_key = ?")) == NULL)
+		return 0;
+	db_bind_text(st, 1, m->id);
+	db_bind_text(st, 2, k);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		prior = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+	db_reset(st);
+	if (prior == NULL)
+		return 0;
+	json_object_set_new(prior, "replayed", json_true());
+	http_reply_json(req, 200, prior);
+	return 1;
+}
+
+/* Keep `answer` (borrowed) for the key, inside the caller's transaction.
+ * A NULL key keeps nothing. @return 0 or -1 (db_errmsg tells). */
+static int idem_store(struct server *s, const struct merchant_config *m, const char *scope,
+    const char *key, json_t *answer)
+{
+	sqlite3_stmt *st;
+	char k[256], *text;
+	int rc;
+
+	if (key == NULL)
+		return 0;
+	if (idem_key(k, sizeof k, scope, key) != 0 || (text = json_dumps(answer, JSON_COMPACT)) == NULL)
+		return -1;
+	st = db_prepare(s->db, "INSERT INTO inventory_requests (merchant, idem_key, response, created_at)"
+	    " VALUES (?, ?, ?, ?)");
+	if (st == NULL) {
+		free(text);
+		return -1;
+	}
+	db_bind_text(st, 1, m->id);
+	db_bind_text(st, 2, k);
+	db_bind_text(st, 3, text);
+	sqlite3_bind_int64(st, 4, clock_now_ms());
+	rc = db_step_done(st);
+	free(text);
+	return rc;
+}
+
+/* An optional Idempotency-Key: NULL when absent; -1 (answered 400) when
+ * malformed. */
+static int idem_optional(struct evhttp_request *req, const char **key)
+{
+	*key = http_header(req, "Idempotency-Key");
+	if (*key != NULL && ((*key)[0] == '\0' || strlen(*key) > 200)) {
+		http_reply_error(req, 400, "invalid_parameter", "Idempotency-Key must be 1 to 200 bytes");
+		return -1;
+	}
+	return 0;
+}
+
 /* POST /inventory/adjustments: deltas with reasons, all or none, once per
  * Idempotency-Key (a repeat answers what the first did). */
 static void inventory_adjust(struct server *s, struct evhttp_request *req,
@@ -621,8 +697,7 @@ static void inventory_adjust(struct server *s, struct evhttp_request *req,
 {
 	const char *key = http_header(req, "Idempotency-Key");
 	json_t *body, *list, *e, *out;
-	sqlite3_stmt *st;
-	char err[INV_ERRLEN + 64], *text;
+	char err[INV_ERRLEN + 64];
 	size_t i;
 
 	if (key == NULL || key[0] == '\0' || strlen(key) > 200) {
@@ -630,21 +705,8 @@ static void inventory_adjust(struct server *s, struct evhttp_request *req,
 		    " (1 to 200 bytes), so a retried request applies once");
 		return;
 	}
-	if ((st = db_prepare(s->db, "SELECT response FROM inventory_requests WHERE merchant = ?"
-	    " AND idem_key = ?")) != NULL) {
-		json_t *prior = NULL;
-
-		db_bind_text(st, 1, m->id);
-		db_bind_text(st, 2, key);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			prior = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-		db_reset(st);
-		if (prior != NULL) {
-			json_object_set_new(prior, "replayed", json_true());
-			http_reply_json(req, 200, prior);
-			return;
-		}
-	}
+	if (idem_replay(s, req, m, "", key))
+		return;
 	if ((body = body_object(req)) == NULL)
 		return;
 	list = json_object_get(body, "adjustments");
@@ -679,21 +741,7 @@ static void inventory_adjust(struct server *s, struct evhttp_request *req,
 		}
 	}
 	out = json_pack("{s:b,s:I}", "ok", 1, "applied", (json_int_t)json_array_size(list));
-	text = json_dumps(out, JSON_COMPACT);
-	st = db_prepare(s->db, "INSERT INTO inventory_requests (merchant, idem_key, response, created_at)"
-	    " VALUES (?, ?, ?, ?)");
-	if (text == NULL || st == NULL) {
-		free(text);
-		json_decref(out);
-		snprintf(err, sizeof err, "database error: %s", db_errmsg(s->db));
-		goto fail;
-	}
-	db_bind_text(st, 1, m->id);
-	db_bind_text(st, 2, key);
-	db_bind_text(st, 3, text);
-	sqlite3_bind_int64(st, 4, clock_now_ms());
-	free(text);
-	if (db_step_done(st) != 0 || db_commit(s->db) != 0) {
+	if (idem_store(s, m, "", key, out) != 0 || db_commit(s->db) != 0) {
 		json_decref(out);
 		snprintf(err, sizeof err, "database error: %s", db_errmsg(s->db));
 		goto fail;
@@ -857,11 +905,21 @@ static void po_route(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, char **seg, int n)
 {
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	char err[SUPPLY_ERRLEN] = "";
+	char err[SUPPLY_ERRLEN] = "", scope[64];
+	const char *idem = NULL;
 	json_t *body, *out;
 	int64_t id;
 	int rc;
 
+	/* Creating and receiving take an optional Idempotency-Key. */
+	if (cmd == EVHTTP_REQ_POST && (n == 3 || (n == 5 && strcmp(seg[4], "receive") == 0))) {
+		if (n == 3)
+			snprintf(scope, sizeof scope, "po:create:");
+		else
+			snprintf(scope, sizeof scope, "po:%.40s:receive:", seg[3]);
+		if (idem_optional(req, &idem) != 0 || idem_replay(s, req, m, scope, idem))
+			return;
+	}
 	if (n == 3 && cmd == EVHTTP_REQ_POST) {
 		unsigned char rnd[8];
 		char key[40], hex[17];
@@ -883,13 +941,16 @@ static void po_route(struct server *s, struct evhttp_request *req,
 		    json_integer_value(q) : 0, json_string_value(json_object_get(body, "location")), 0,
 		    key, err);
 		json_decref(body);
-		if (id < 0 || db_commit(s->db) != 0) {
+		out = id < 0 ? NULL : json_pack("{s:o}", "purchase_order", supply_po_get(s->db, m->id, id));
+		if (id < 0 || out == NULL || idem_store(s, m, scope, idem, out) != 0 ||
+		    db_commit(s->db) != 0) {
 			db_rollback(s->db);
+			json_decref(out);
 			ship_fail(req, err[0] ? err : "database error");
 			return;
 		}
 		outbox_kick(s->outbox);
-		http_reply_json(req, 201, json_pack("{s:o}", "purchase_order", supply_po_get(s->db, m->id, id)));
+		http_reply_json(req, 201, out);
 		return;
 	}
 	if (n < 4 || parse_id(seg[3], &id) != 0) {
@@ -916,13 +977,16 @@ static void po_route(struct server *s, struct evhttp_request *req,
 		}
 		rc = supply_po_receive(s->db, m, id, json_is_integer(q) ? json_integer_value(q) : 0, 0, err);
 		json_decref(body);
-		if (rc != 0 || db_commit(s->db) != 0) {
+		out = rc != 0 ? NULL : json_pack("{s:o}", "purchase_order", supply_po_get(s->db, m->id, id));
+		if (rc != 0 || out == NULL || idem_store(s, m, scope, idem, out) != 0 ||
+		    db_commit(s->db) != 0) {
 			db_rollback(s->db);
+			json_decref(out);
 			ship_fail(req, err[0] ? err : "database error");
 			return;
 		}
 		dispatch_kick(s->dispatch);
-		http_reply_json(req, 200, json_pack("{s:o}", "purchase_order", supply_po_get(s->db, m->id, id)));
+		http_reply_json(req, 200, out);
 		return;
 	}
 	http_reply_error(req, 404, "not_found", "no such route");

@@ -6,6 +6,7 @@ the drop-ship round trip: forward, accept, ship with tracking, reject.
 """
 import json
 import sqlite3
+import time
 
 from conftest import ROOT, q, shopify_order, sign_hex, wait_until
 from test_inventory import put_stock
@@ -72,6 +73,45 @@ def test_purchase_order_sent_signed_and_received_partially(sink, ordo_factory):
     assert r.status_code == 422 and 'unknown supplier "nobody"' in r.json()["error"]["message"]
     stock = api(ordo, "GET", "inventory", params={"sku": "MUG"}).json()["stock"]
     assert stock[0]["on_hand"] == 5 and stock[0]["reserved"] == 4
+
+
+def test_purchase_orders_take_an_idempotency_key(sink, ordo_factory):
+    """A retried create or receive with the same Idempotency-Key answers the
+    first result ("replayed") and sends or receives nothing again."""
+    ordo = start(ordo_factory, sink)
+    put_stock(ordo, "MUG", portland=0)
+    body = {"supplier": "woodworks", "sku": "MUG", "quantity": 5}
+    first = api(ordo, "POST", "purchase-orders", json=body, headers={"Idempotency-Key": "po-1"})
+    assert first.status_code == 201, first.text
+    again = api(ordo, "POST", "purchase-orders", json=body, headers={"Idempotency-Key": "po-1"})
+    assert again.status_code == 200 and again.json()["replayed"] is True, again.text
+    po = first.json()["purchase_order"]
+    assert again.json()["purchase_order"]["id"] == po["id"]
+    sink.wait_for(lambda x: x.path == "/woodworks")
+    other = api(ordo, "POST", "purchase-orders", json=body, headers={"Idempotency-Key": "po-2"})
+    assert other.status_code == 201 and other.json()["purchase_order"]["id"] != po["id"]
+    wait_until(lambda: len(sink.posts("/woodworks")) == 2, what="two purchase orders sent")
+
+    recv = f"purchase-orders/{po['id']}/receive"
+    for _ in range(3):
+        r = api(ordo, "POST", recv, json={"quantity": 2}, headers={"Idempotency-Key": "rcv-1"})
+        assert r.status_code == 200, r.text
+    assert r.json()["replayed"] is True and r.json()["purchase_order"]["received"] == 2, r.text
+    # The same key on another purchase order is another request.
+    r = api(ordo, "POST", f"purchase-orders/{other.json()['purchase_order']['id']}/receive",
+            json={"quantity": 1}, headers={"Idempotency-Key": "rcv-1"})
+    assert r.status_code == 200 and "replayed" not in r.json(), r.text
+    stock = api(ordo, "GET", "inventory", params={"sku": "MUG"}).json()["stock"]
+    assert stock[0]["on_hand"] == 3, stock
+    # A refused request keeps nothing: the same key may be used again.
+    r = api(ordo, "POST", recv, json={"quantity": 99}, headers={"Idempotency-Key": "rcv-2"})
+    assert r.status_code == 422, r.text
+    r = api(ordo, "POST", recv, json={"quantity": 1}, headers={"Idempotency-Key": "rcv-2"})
+    assert r.status_code == 200 and "replayed" not in r.json(), r.text
+    r = api(ordo, "POST", recv, json={"quantity": 1}, headers={"Idempotency-Key": ""})
+    assert r.status_code == 400, r.text
+    time.sleep(0.3)
+    assert len(sink.posts("/woodworks")) == 2
 
 
 def test_dropship_round_trip(sink, ordo_factory):
