@@ -174,6 +174,18 @@ static int order_key(struct db *db, int64_t order_id, char *buf, size_t len)
 static int allocate(struct db *db, const struct merchant_config *m, const char *sku,
     int64_t event_id, char *err)
 {
+	/* A canceled order waits for nothing, whether or not its workflow
+	 * released it: its place in the queue goes before stock is offered. */
+	sqlite3_stmt *gone = db_prepare(db, "UPDATE backorders SET status = 'canceled'"
+	    " WHERE merchant = ?1 AND sku = ?2 AND status = 'waiting' AND order_id IN"
+	    " (SELECT id FROM orders WHERE merchant = ?1 AND status = 'canceled')");
+
+	if (gone == NULL)
+		return db_fail(db, err);
+	db_bind_text(gone, 1, m->id);
+	db_bind_text(gone, 2, sku);
+	if (db_step_done(gone) != 0)
+		return db_fail(db, err);
 	for (int guard = 0; guard < 100000; guard++) {
 		sqlite3_stmt *st = db_prepare(db, "SELECT id, order_id, line_no, quantity FROM backorders"
 		    " WHERE merchant = ? AND sku = ? AND status = 'waiting' ORDER BY id LIMIT 1");

@@ -212,3 +212,44 @@ def test_skus_with_spaces_and_slashes_are_addressable(ordo_factory):
     skus = {s["sku"] for s in ordo.api("GET", "inventory", "beta").json()["stock"]}
     assert skus == {"MUG 12oz", "TEE/L/BLUE", "CAFÉ-100%"}
     check_invariants(ordo)
+
+
+# A workflow that forgets to release a cancelled order's stock and queue.
+FORGETFUL_FLOW = """
+local routing = require "flows.routing"
+return {
+  order_created = function(ev)
+    local order, created = orders.create(ev.order)
+    if not created then return end
+    local r = inventory.reserve(order, routing.fewest_shipments(order))
+    if #r.short > 0 then inventory.backorder(order, r.short) end
+  end,
+  order_cancelled = function(ev)
+    orders.set_status(orders.get(ev.order), "canceled", "cancelled on the storefront")
+  end,
+}
+"""
+
+
+def test_a_canceled_order_is_never_served_from_the_queue(ordo_factory):
+    ordo = ordo_factory(beta_workflow=FORGETFUL_FLOW, beta_extra=LOCATIONS)
+    put_stock(ordo, "MUG", portland=0)
+    a, b = one_line("MUG", 2), one_line("MUG", 1)
+    for body in (a, b):
+        assert ordo.shopify(body, merchant="beta").status_code == 200
+        ordo.wait_order("shopify", body["id"], merchant="beta")
+    assert ordo.shopify(a, merchant="beta", topic="orders/cancelled").status_code == 200
+    ordo.wait_order("shopify", a["id"], merchant="beta", pred=lambda o: o["status"] == "canceled")
+    r = ordo.api("POST", "inventory/adjustments", "beta", headers={"Idempotency-Key": "rcv"},
+                 json={"adjustments": [{"sku": "MUG", "location": "portland", "delta": 2}]})
+    assert r.status_code == 200, r.text
+    ob = wait_until(lambda: (lambda o: o if o["lines"][0]["reserved"] == 1 else None)(
+        ordo.order(ordo.find("shopify", b["id"], merchant="beta")[0]["id"], merchant="beta")),
+        what="B served")
+    oa = ordo.order(ordo.find("shopify", a["id"], merchant="beta")[0]["id"], merchant="beta")
+    assert oa["lines"][0]["reserved"] == 0 and ob["lines"][0]["reserved"] == 1
+    (status,), = db_rows(ordo, "SELECT status FROM backorders WHERE order_id = ?", oa["id"])
+    assert status == "canceled"
+    stock = ordo.api("GET", "inventory", "beta", params={"sku": "MUG"}).json()["stock"]
+    assert [(s["location"], s["available"]) for s in stock if s["location"] == "portland"] == [("portland", 1)]
+    check_invariants(ordo)
