@@ -202,13 +202,16 @@ int64_t ship_create(struct db *db, const struct merchant_config *m, int64_t orde
 }
 
 /* The stock-out of one shipment line: reservations at the location turn
- * shipped (split when partly), stock leaves on hand and reserved. */
+ * shipped (split when partly), stock leaves on hand and reserved.
+ * @return 0, -2 when fewer units are reserved than the line ships, -1 on
+ * a database error. */
 static int stock_out(struct db *db, const char *merchant, int64_t order_id, const char *loc,
     int line, int64_t qty, int64_t event_id)
 {
 	sqlite3_stmt *st;
 	int64_t need = qty;
 	char sku[256] = "";
+	int rc;
 
 	while (need > 0) {
 		int64_t rid, rq;
@@ -220,9 +223,11 @@ static int stock_out(struct db *db, const char *merchant, int64_t order_id, cons
 		sqlite3_bind_int64(st, 1, order_id);
 		sqlite3_bind_int(st, 2, line);
 		db_bind_text(st, 3, loc);
-		if (sqlite3_step(st) != SQLITE_ROW) {
+		if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
 			db_reset(st);
-			return -1; /* fewer reserved than create checked: never */
+			/* Fewer reserved than when the shipment was made: its
+			 * stock was released since. */
+			return rc == SQLITE_DONE ? -2 : -1;
 		}
 		rid = sqlite3_column_int64(st, 0);
 		rq = sqlite3_column_int64(st, 1);
@@ -348,9 +353,16 @@ int ship_advance(struct db *db, const struct merchant_config *m, int64_t id,
 			n++;
 		}
 		db_reset(st);
-		for (int k = 0; k < n; k++)
-			if (stock_out(db, m->id, order_id, loc, ls[k].line, ls[k].q, event_id) != 0)
+		for (int k = 0; k < n; k++) {
+			rc = stock_out(db, m->id, order_id, loc, ls[k].line, ls[k].q, event_id);
+			if (rc == -2)
+				return fail(err, "shipment %" PRId64 " line %d: fewer than its %" PRId64
+				    " units are still reserved at %s (stock was released after the shipment"
+				    " was made); it cannot be %s: cancel it and make a new one", id,
+				    ls[k].line, ls[k].q, loc, status);
+			if (rc != 0)
 				return db_fail(db, err);
+		}
 	}
 	st = db_prepare(db, "UPDATE shipments SET status = ?1, carrier = COALESCE(?2, carrier),"
 	    " tracking_number = COALESCE(?3, tracking_number), tracking_url = COALESCE(?4, tracking_url),"

@@ -166,3 +166,30 @@ notifications:
     (n,) = sink.wait_for(lambda r: r.path == "/notify")
     assert n.verify("n-secret") and n.json["template"] == "shipped"
     assert n.json["body"] == "UPS 1Z42: https://t.example/1Z42", n.json
+
+
+def test_shipping_what_was_released_since_is_a_clear_409(ordo_factory):
+    """A workflow releases an order's stock while a shipment for it is
+    still pending: shipping it is refused with a 409 that says why and what
+    to do, and changes nothing (it was a bare 503 "database error")."""
+    flow = BACKORDER_FLOW.replace("\nreturn flow", """
+function flow.order_updated(ev)
+  inventory.release(orders.get(ev.order), 0, "released by the workflow")
+end
+return flow""")
+    assert flow != BACKORDER_FLOW
+    ordo = ordo_factory(beta_workflow=flow, beta_extra=LOCATIONS)
+    put_stock(ordo, "CUP", portland=3)
+    o, body = place(ordo, [("CUP", 2)])
+    sid = api(ordo, "POST", f"orders/{o['id']}/shipments",
+              json={"location": "portland"}).json()["shipment"]["id"]
+    assert ordo.shopify(body, merchant="beta", topic="orders/updated").status_code == 200
+    wait_until(lambda: stock(ordo, "CUP")["portland"] == (3, 0), what="the release")
+    r = api(ordo, "POST", f"shipments/{sid}/ship", json={"carrier": "UPS", "tracking_number": "1Z"})
+    assert r.status_code == 409, r.text
+    msg = r.json()["error"]["message"]
+    assert "line 1: fewer than its 2 units are still reserved at portland" in msg and "cancel it" in msg, msg
+    assert stock(ordo, "CUP")["portland"] == (3, 0)
+    assert api(ordo, "GET", f"shipments/{sid}").json()["status"] == "pending"
+    assert api(ordo, "POST", f"shipments/{sid}/cancel", json={}).status_code == 200
+    check_invariants(ordo)
