@@ -246,10 +246,18 @@ static void table_row(struct table *t, ...)
 	t->rows++;
 }
 
-/* Print aligned (two spaces between columns, the last not padded) and free. */
+/* Print aligned (two spaces between columns, the last not padded) and free;
+ * a table of only its header prints "none". */
 static void table_print(struct table *t, const char *indent)
 {
 	size_t w[MAX_COLS] = { 0 };
+
+	if (t->rows == 1) {
+		for (int i = 0; i < t->ncol; i++)
+			free(t->cells[i]);
+		t->rows = 0;
+		printf("%snone\n", indent);
+	}
 
 	for (size_t r = 0; r < t->rows; r++)
 		for (int i = 0; i < t->ncol; i++) {
@@ -300,7 +308,7 @@ static const char *amount(const json_t *minor, const json_t *currency, char *buf
 
 	if (!json_is_integer(minor))
 		return "";
-	if (cur == NULL || money_format(json_integer_value(minor), cur, num, sizeof num) != 0)
+	if (cur == NULL || money_format(json_integer_value(minor), cur, num, sizeof num) < 0)
 		snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(minor));
 	else
 		snprintf(buf, len, "%s %s", num, cur);
@@ -386,10 +394,7 @@ static int orders_list_cmd(struct cli *c)
 		    json_string_value(F(o, "payment_status")),
 		    json_string_value(F(o, "fulfillment_status")),
 		    amount(F(o, "total"), F(o, "currency"), b2, sizeof b2));
-	if (json_array_size(F(out, "orders")) == 0)
-		printf("no orders\n");
-	else
-		table_print(&t, "");
+	table_print(&t, "");
 out:
 	for (i = 0; i < c->n_ms; i++)
 		json_decref(parts[i]);
@@ -445,8 +450,6 @@ static void show_order(const json_t *o)
 		    amount(F(v, "amount"), F(v, "currency"), b2, sizeof b2),
 		    json_string_value(F(v, "status")), json_string_value(F(v, "reference")),
 		    json_string_value(F(v, "error")));
-	if (json_array_size(F(o, "payments")) == 0)
-		printf("  none\n");
 	table_print(&t, "  ");
 
 	printf("\nshipments\n");
@@ -455,8 +458,6 @@ static void show_order(const json_t *o)
 	json_array_foreach(F(o, "shipments"), i, v)
 		table_row(&t, cell(F(v, "id"), b1, sizeof b1), json_string_value(F(v, "location")),
 		    json_string_value(F(v, "status")), json_string_value(F(v, "shipped_at")));
-	if (json_array_size(F(o, "shipments")) == 0)
-		printf("  none\n");
 	table_print(&t, "  ");
 
 	printf("\neffects\n");
@@ -466,8 +467,6 @@ static void show_order(const json_t *o)
 		table_row(&t, cell(F(v, "id"), b1, sizeof b1), json_string_value(F(v, "kind")),
 		    json_string_value(F(v, "status")), cell(F(v, "attempts"), b3, sizeof b3),
 		    cell(F(v, "last_status"), b4, sizeof b4), json_string_value(F(v, "last_error")));
-	if (json_array_size(F(o, "effects")) == 0)
-		printf("  none\n");
 	table_print(&t, "  ");
 }
 
