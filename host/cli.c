@@ -343,7 +343,8 @@ static json_t *merge(json_t **parts, size_t n, const char *key, int64_t limit)
 	for (i = 0; i < n; i++)
 		json_array_foreach(F(parts[i], key), j, v)
 			all[k++] = v;
-	qsort(all, k, sizeof *all, by_id_desc);
+	if (k > 1)
+		qsort(all, k, sizeof *all, by_id_desc);
 	for (i = 0; i < k && (limit <= 0 || (int64_t)i < limit); i++)
 		json_array_append(out, all[i]);
 	free(all);
