@@ -32,6 +32,10 @@
  *   GET  /api/v1/grants/{id}
  *   POST /api/v1/grants/{id}/revoke|extend         extend: {expires_at, downloads}
  *
+ * The api_routes table at the end is what dispatches (server_find_route):
+ * a new route is one line there, and a line in api/openapi.json, which
+ * tests/e2e/test_openapi.py holds to the table.
+ *
  * Depends on orders, dispatch, outbox, crypto, http. A key is compared as SHA-256
  * digests with a constant-time compare, against every key of every
  * merchant, so neither timing nor an early exit tells which part matched.
