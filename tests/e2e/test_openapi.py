@@ -22,7 +22,7 @@ import subprocess
 
 import pytest
 
-from conftest import ORDO_BIN, ROOT
+from conftest import ORDO_BIN, ROOT, shopify_order
 
 DOC_PATH = ROOT / "api" / "openapi.json"
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
@@ -124,6 +124,59 @@ def test_every_route_the_daemon_serves_is_documented():
     assert missing == [], "served but not in api/openapi.json: " + ", ".join(missing)
 
 
+def check(doc, schema, value, where):
+    """`value` against `schema`: type, nullable, enum, required, properties,
+    items, oneOf/allOf and $ref (enough of JSON Schema for this document).
+    Properties not described are allowed."""
+    if "$ref" in schema:
+        return check(doc, resolve(doc, schema["$ref"]), value, where)
+    if value is None:
+        assert schema.get("nullable") or "type" not in schema, f"{where}: null"
+        return
+    if "oneOf" in schema:
+        fits = 0
+        for alt in schema["oneOf"]:
+            try:
+                check(doc, alt, value, where)
+                fits += 1
+            except AssertionError:
+                pass
+        assert fits >= 1, f"{where}: {value!r} fits none of oneOf"
+        return
+    for alt in schema.get("allOf", []):
+        check(doc, alt, value, where)
+    t = schema.get("type")
+    types = {"object": dict, "array": list, "string": str, "boolean": bool,
+             "integer": int, "number": (int, float)}
+    if t:
+        assert isinstance(value, types[t]) and not (t == "integer" and isinstance(value, bool)), \
+            f"{where}: {value!r} is not {t}"
+    if "enum" in schema:
+        assert value in schema["enum"], f"{where}: {value!r} not in {schema['enum']}"
+    if t == "object":
+        for k in schema.get("required", []):
+            assert k in value, f"{where}: missing {k}"
+        for k, sub in schema.get("properties", {}).items():
+            if k in value:
+                check(doc, sub, value[k], f"{where}.{k}")
+    if t == "array":
+        for i, item in enumerate(value):
+            check(doc, schema.get("items", {}), item, f"{where}[{i}]")
+
+
+def check_response(doc, method, path, op, r):
+    """The status is documented for the operation, and a JSON body fits."""
+    where = f"{method} {path} -> {r.status_code}"
+    responses = op["responses"]
+    assert str(r.status_code) in responses, f"{where} is not documented: {r.text[:300]}"
+    resp = responses[str(r.status_code)]
+    resp = resolve(doc, resp["$ref"]) if "$ref" in resp else resp
+    media = r.headers.get("Content-Type", "").split(";")[0]
+    content = resp.get("content", {})
+    if media == "application/json" and "application/json" in content:
+        check(doc, content["application/json"]["schema"], r.json(), where)
+
+
 def placeholder(path):
     return re.sub(r"\{[^}/]+\}", lambda m: "acme" if m.group(0) == "{merchant}" else "1", path)
 
@@ -147,6 +200,7 @@ def test_every_documented_route_exists(ordo):
             body = r.json()
             code = body.get("error", {}).get("code") if isinstance(body, dict) else None
         assert code != "no_route" and r.status_code != 405, (method, url, r.status_code, r.text)
+        check_response(doc, method, path, op, r)
         checked += 1
     assert checked >= 50
 
@@ -175,3 +229,45 @@ def test_the_document_is_served_without_a_key(ordo):
     assert r.headers["Content-Type"] == "application/json"
     assert r.json() == load_doc(), "the binary serves the document built into it"
     assert ordo.request("POST", "/api/v1/openapi.json").status_code == 405
+
+
+def test_answers_fit_their_schemas(ordo):
+    """Real data through the read routes: each answer fits the document."""
+    doc = load_doc()
+    body = shopify_order()
+    assert ordo.shopify(body).status_code == 200
+    o = ordo.wait_order("shopify", body["id"])
+    ops = {(m, p): op for m, p, op in operations(doc)}
+    h = {"Authorization": "Bearer acme-api-key-0123456789abcdef"}
+    for path, url in [("/api/v1/orders", "/api/v1/orders"),
+                      ("/api/v1/orders/{id}", f"/api/v1/orders/{o['id']}"),
+                      ("/api/v1/orders/{id}/digital", f"/api/v1/orders/{o['id']}/digital"),
+                      ("/api/v1/dead-letters", "/api/v1/dead-letters"),
+                      ("/api/v1/effects", "/api/v1/effects"),
+                      ("/api/v1/subscriptions", "/api/v1/subscriptions"),
+                      ("/api/v1/inventory", "/api/v1/inventory"),
+                      ("/api/v1/returns", "/api/v1/returns"),
+                      ("/healthz", "/healthz")]:
+        r = ordo.request("GET", url, headers=h)
+        assert r.status_code == 200, (url, r.text)
+        check_response(doc, "GET", path, ops[("GET", path)], r)
+    # Writes too: a subscription created, read and paused; a bad one refused.
+    template = {"currency": "USD", "total": 3000, "subtotal": 3000, "email": "ada@example.com",
+                "lines": [{"sku": "BOX", "title": "Box", "quantity": 1, "unit_price": 3000,
+                           "total": 3000}]}
+    r = ordo.request("POST", "/api/v1/subscriptions", headers=h,
+                     json={"order": template, "interval": "month", "start": "2030-01-31T08:00:00Z"})
+    assert r.status_code == 201, r.text
+    check_response(doc, "POST", "/api/v1/subscriptions", ops[("POST", "/api/v1/subscriptions")], r)
+    sid = r.json()["subscription"]["id"]
+    for method, path, url, js in [
+            ("GET", "/api/v1/subscriptions/{id}", f"/api/v1/subscriptions/{sid}", None),
+            ("POST", "/api/v1/subscriptions/{id}/pause", f"/api/v1/subscriptions/{sid}/pause", {}),
+            ("POST", "/api/v1/subscriptions", "/api/v1/subscriptions", {"interval": "fortnight"})]:
+        r = ordo.request(method, url, headers=h, json=js)
+        check_response(doc, method, path, ops[(method, path)], r)
+    assert r.status_code == 422, r.text
+    # The check can fail: a wrong type is caught.
+    bad = dict(o, total="24.99")
+    with pytest.raises(AssertionError):
+        check(doc, {"$ref": "#/components/schemas/Order"}, bad, "order")
