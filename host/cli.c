@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -164,6 +165,7 @@ static int parse(struct cli *c, int argc, char **argv, int first, const char *al
 /* Load the config and open the database. @return 0, or the exit status. */
 static int open_all(struct cli *c)
 {
+	const char *path;
 	char *err = NULL;
 
 	log_set_level(LOG_WARN);
@@ -184,7 +186,13 @@ static int open_all(struct cli *c)
 		for (size_t i = 0; i < c->cfg->n_merchants; i++)
 			c->ms[c->n_ms++] = &c->cfg->merchants[i];
 	}
-	if ((c->h = db_open(c->db ? c->db : c->cfg->server.database,
+	/* A mistyped path must not answer "no orders" from a new empty file. */
+	path = c->db ? c->db : c->cfg->server.database;
+	if (access(path, F_OK) != 0) {
+		fprintf(stderr, "ordo: no database at %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	if ((c->h = db_open(path,
 	    c->cfg->server.durability_full, &err)) == NULL) {
 		fprintf(stderr, "ordo: cannot open the database: %s\n", err ? err : "?");
 		free(err);

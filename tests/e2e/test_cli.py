@@ -180,8 +180,9 @@ def test_db_flag_overrides_the_config(shop, tmp_path):
     other = tmp_path / "other.yaml"
     other.write_text(ordo.config.read_text().replace(str(ordo.db), str(tmp_path / "empty.db")))
     assert cli_json(ordo, "orders", "list", "--merchant", "acme")["orders"]
-    r = cli(ordo, "orders", "list", "--json", config=other, check_rc=0)
-    assert json.loads(r.stdout) == {"orders": []}
+    r = cli(ordo, "orders", "list", "--json", config=other)
+    assert r.returncode == 1 and "no database at" in r.stderr, "a wrong path is not a new database"
+    assert not (tmp_path / "empty.db").exists()
     r = cli(ordo, "orders", "show", str(oa["id"]), "--json", "--db", str(ordo.db), config=other,
             check_rc=0)
     assert json.loads(r.stdout)["id"] == oa["id"]
