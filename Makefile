@@ -25,7 +25,7 @@ LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lm
 LDFLAGS  += $(SANFLAGS)
 
 HOST_SRC  = $(wildcard host/*.c)
-HOST_OBJ  = $(HOST_SRC:host/%.c=$(BUILD)/obj/%.o)
+HOST_OBJ  = $(HOST_SRC:host/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/openapi_json.o
 LIB_OBJ   = $(filter-out $(BUILD)/obj/main.o,$(HOST_OBJ))
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -69,6 +69,17 @@ $(BUILD)/obj/%.o: host/%.c $(wildcard include/ordo/*.h) | $(BUILD)/obj
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
 
+# The OpenAPI document, built in as a byte array (od is in coreutils).
+$(BUILD)/gen/openapi_json.c: api/openapi.json | $(BUILD)/gen
+	@echo "  GEN     $@"
+	@{ echo '#include "ordo/openapi.h"'; echo 'const unsigned char openapi_json[] = {'; \
+	  od -An -v -tx1 $< | sed -e 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; echo 'const size_t openapi_json_len = sizeof openapi_json;'; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/openapi_json.o: $(BUILD)/gen/openapi_json.c include/ordo/openapi.h | $(BUILD)/obj
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
+
 $(BUILD)/ordo: $(HOST_OBJ)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -77,7 +88,7 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(LIB_OBJ) | $(BUILD)/tests
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/obj $(BUILD)/tests var:
+$(BUILD)/obj $(BUILD)/tests $(BUILD)/gen var:
 	mkdir -p $@
 
 run: all | var

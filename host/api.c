@@ -32,6 +32,10 @@
  *   GET  /api/v1/grants/{id}
  *   POST /api/v1/grants/{id}/revoke|extend         extend: {expires_at, downloads}
  *
+ * The api_routes table at the end is what dispatches (server_find_route):
+ * a new route is one line there, and a line in api/openapi.json, which
+ * tests/e2e/test_openapi.py holds to the table.
+ *
  * Depends on orders, dispatch, outbox, crypto, http. A key is compared as SHA-256
  * digests with a constant-time compare, against every key of every
  * merchant, so neither timing nor an early exit tells which part matched.
@@ -44,6 +48,7 @@
 
 #include <event2/http.h>
 
+#include "ordo/api.h"
 #include "ordo/crypto.h"
 #include "ordo/dispatch.h"
 #include "ordo/http.h"
@@ -122,32 +127,41 @@ static int query_int(struct evhttp_request *req, const char *name, int64_t dflt,
 	return rc;
 }
 
+json_t *api_order(struct db *db, const char *merchant, int64_t id, int *dberr)
+{
+	json_t *o = orders_get(db, merchant, id, ORDERS_ALL), *eff;
+
+	*dberr = 0;
+	if (o == NULL)
+		return NULL;
+	if ((eff = outbox_list(db, merchant, NULL, id, 1000)) == NULL) {
+		json_decref(o);
+		*dberr = 1;
+		return NULL;
+	}
+	json_object_set(o, "effects", json_object_get(eff, "effects"));
+	json_decref(eff);
+	json_object_set_new(o, "shipments", ship_list(db, merchant, id));
+	return o;
+}
+
 static void get_order(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, const char *idtext)
 {
 	int64_t id;
 	json_t *o;
+	int dberr;
 
 	if (parse_id(idtext, &id) != 0) {
 		http_reply_error(req, 404, "not_found", "no order \"%s\"", idtext);
 		return;
 	}
-	o = orders_get(s->db, m->id, id, ORDERS_ALL);
-	if (o == NULL) {
-		http_reply_error(req, 404, "not_found", "no order %" PRId64, id);
-		return;
-	}
-	{
-		json_t *eff = outbox_list(s->db, m->id, NULL, id, 1000);
-
-		if (eff == NULL) {
-			json_decref(o);
+	if ((o = api_order(s->db, m->id, id, &dberr)) == NULL) {
+		if (dberr)
 			http_reply_error(req, 503, "unavailable", "the database is unavailable");
-			return;
-		}
-		json_object_set(o, "effects", json_object_get(eff, "effects"));
-		json_decref(eff);
-		json_object_set_new(o, "shipments", ship_list(s->db, m->id, id));
+		else
+			http_reply_error(req, 404, "not_found", "no order %" PRId64, id);
+		return;
 	}
 	http_reply_json(req, 200, o);
 }
@@ -1391,10 +1405,127 @@ out:
 	json_decref(order);
 }
 
+/* ------------------------------------------------------------------ */
+/* Routes                                                              */
+/* ------------------------------------------------------------------ */
+
+static void r_list_orders(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	(void)seg;
+	(void)n;
+	list_orders(s, req, m);
+}
+
+static void r_get_order(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	(void)n;
+	get_order(s, req, m, seg[3]);
+}
+
+static void r_order_cancel(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	(void)n;
+	order_cancel(s, req, m, seg[3]);
+}
+
+static void r_order_shipment(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	int64_t oid;
+
+	(void)n;
+	if (parse_id(seg[3], &oid) != 0)
+		http_reply_error(req, 404, "not_found", "no order \"%s\"", seg[3]);
+	else
+		shipment_create(s, req, m, oid);
+}
+
+/* POST /orders/{id}/returns and /orders/{id}/exchanges */
+static void r_order_return(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	int64_t oid;
+
+	(void)n;
+	if (parse_id(seg[3], &oid) != 0)
+		http_reply_error(req, 404, "not_found", "no order \"%s\"", seg[3]);
+	else
+		return_create(s, req, m, oid, strcmp(seg[4], "exchanges") == 0);
+}
+
+static void r_order_digital(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	int64_t oid;
+	json_t *out;
+
+	(void)n;
+	if (parse_id(seg[3], &oid) != 0 || (out = orders_get(s->db, m->id, oid, 0)) == NULL) {
+		http_reply_error(req, 404, "not_found", "no order \"%s\"", seg[3]);
+		return;
+	}
+	json_decref(out);
+	http_reply_json(req, 200, digital_order(s->db, m->id, oid));
+}
+
+/* Every API route, in the order they are tried. The handlers of a
+ * resource (subscriptions_route, ...) look at seg themselves; this table
+ * is what decides which paths exist, and what `ordo routes` lists. */
+const struct route api_routes[] = {
+	{ "GET", "/api/v1/orders", r_list_orders },
+	{ "GET", "/api/v1/orders/{id}", r_get_order },
+	{ "POST", "/api/v1/orders/{id}/cancel", r_order_cancel },
+	{ "POST", "/api/v1/orders/{id}/shipments", r_order_shipment },
+	{ "POST", "/api/v1/orders/{id}/returns", r_order_return },
+	{ "POST", "/api/v1/orders/{id}/exchanges", r_order_return },
+	{ "GET", "/api/v1/orders/{id}/digital", r_order_digital },
+	{ "GET", "/api/v1/dead-letters", dead_letters },
+	{ "POST", "/api/v1/dead-letters/{id}/retry", dead_letters },
+	{ "GET", "/api/v1/effects", effects },
+	{ "POST", "/api/v1/effects/{id}/retry", effects },
+	{ "GET", "/api/v1/subscriptions", subscriptions_route },
+	{ "POST", "/api/v1/subscriptions", subscriptions_route },
+	{ "GET", "/api/v1/subscriptions/{id}", subscriptions_route },
+	{ "POST", "/api/v1/subscriptions/{id}/pause", subscriptions_route },
+	{ "POST", "/api/v1/subscriptions/{id}/resume", subscriptions_route },
+	{ "POST", "/api/v1/subscriptions/{id}/skip", subscriptions_route },
+	{ "POST", "/api/v1/subscriptions/{id}/cancel", subscriptions_route },
+	{ "POST", "/api/v1/subscriptions/{id}/next", subscriptions_route },
+	{ "POST", "/api/v1/subscriptions/{id}/quantity", subscriptions_route },
+	{ "GET", "/api/v1/inventory", inventory_route },
+	{ "POST", "/api/v1/inventory/adjustments", inventory_route },
+	{ "PUT", "/api/v1/inventory/{sku}", inventory_route },
+	{ "GET", "/api/v1/shipments/{id}", shipments_route },
+	{ "POST", "/api/v1/shipments/{id}/pick", shipments_route },
+	{ "POST", "/api/v1/shipments/{id}/pack", shipments_route },
+	{ "POST", "/api/v1/shipments/{id}/ship", shipments_route },
+	{ "POST", "/api/v1/shipments/{id}/deliver", shipments_route },
+	{ "POST", "/api/v1/shipments/{id}/cancel", shipments_route },
+	{ "POST", "/api/v1/purchase-orders", po_route },
+	{ "GET", "/api/v1/purchase-orders/{id}", po_route },
+	{ "POST", "/api/v1/purchase-orders/{id}/receive", po_route },
+	{ "GET", "/api/v1/returns", returns_route },
+	{ "GET", "/api/v1/returns/{id}", returns_route },
+	{ "POST", "/api/v1/returns/{id}/approve", returns_route },
+	{ "POST", "/api/v1/returns/{id}/reject", returns_route },
+	{ "POST", "/api/v1/returns/{id}/receive", returns_route },
+	{ "POST", "/api/v1/returns/{id}/refund", returns_route },
+	{ "POST", "/api/v1/returns/{id}/close", returns_route },
+	{ "GET", "/api/v1/license-pools/{sku}", pools_route },
+	{ "POST", "/api/v1/license-pools/{sku}/keys", pools_route },
+	{ "GET", "/api/v1/grants/{id}", grants_route },
+	{ "POST", "/api/v1/grants/{id}/revoke", grants_route },
+	{ "POST", "/api/v1/grants/{id}/extend", grants_route },
+};
+const size_t api_n_routes = sizeof api_routes / sizeof api_routes[0];
+
 void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 {
 	const struct merchant_config *m = authenticate(s, req);
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const struct route *r;
 
 	if (m == NULL) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
@@ -1403,92 +1534,6 @@ void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 		    "send a merchant API key as \"Authorization: Bearer <key>\"");
 		return;
 	}
-	/* seg: "api" "v1" resource [id [action]] */
-	if (n == 5 && strcmp(seg[2], "orders") == 0 && strcmp(seg[4], "shipments") == 0 &&
-	    cmd == EVHTTP_REQ_POST) {
-		int64_t oid;
-
-		if (parse_id(seg[3], &oid) != 0)
-			http_reply_error(req, 404, "not_found", "no order \"%s\"", seg[3]);
-		else
-			shipment_create(s, req, m, oid);
-		return;
-	}
-	if (n == 5 && strcmp(seg[2], "orders") == 0 && (strcmp(seg[4], "returns") == 0 ||
-	    strcmp(seg[4], "exchanges") == 0) && cmd == EVHTTP_REQ_POST) {
-		int64_t oid;
-
-		if (parse_id(seg[3], &oid) != 0)
-			http_reply_error(req, 404, "not_found", "no order \"%s\"", seg[3]);
-		else
-			return_create(s, req, m, oid, strcmp(seg[4], "exchanges") == 0);
-		return;
-	}
-	if (n >= 3 && strcmp(seg[2], "returns") == 0) {
-		returns_route(s, req, m, seg, n);
-		return;
-	}
-	if (n >= 3 && strcmp(seg[2], "shipments") == 0) {
-		shipments_route(s, req, m, seg, n);
-		return;
-	}
-	if (n >= 3 && strcmp(seg[2], "purchase-orders") == 0) {
-		po_route(s, req, m, seg, n);
-		return;
-	}
-	if (n >= 3 && strcmp(seg[2], "license-pools") == 0) {
-		pools_route(s, req, m, seg, n);
-		return;
-	}
-	if (n >= 3 && strcmp(seg[2], "grants") == 0) {
-		grants_route(s, req, m, seg, n);
-		return;
-	}
-	if (n == 5 && strcmp(seg[2], "orders") == 0 && strcmp(seg[4], "cancel") == 0 &&
-	    cmd == EVHTTP_REQ_POST) {
-		order_cancel(s, req, m, seg[3]);
-		return;
-	}
-	if (n == 5 && strcmp(seg[2], "orders") == 0 && strcmp(seg[4], "digital") == 0 &&
-	    cmd == EVHTTP_REQ_GET) {
-		int64_t oid;
-		json_t *out;
-
-		if (parse_id(seg[3], &oid) != 0 || (out = orders_get(s->db, m->id, oid, 0)) == NULL) {
-			http_reply_error(req, 404, "not_found", "no order \"%s\"", seg[3]);
-			return;
-		}
-		json_decref(out);
-		http_reply_json(req, 200, digital_order(s->db, m->id, oid));
-		return;
-	}
-	if (n >= 3 && strcmp(seg[2], "orders") == 0) {
-		if (cmd != EVHTTP_REQ_GET) {
-			http_reply_error(req, 405, "method_not_allowed", "use GET");
-		} else if (n == 3) {
-			list_orders(s, req, m);
-		} else if (n == 4) {
-			get_order(s, req, m, seg[3]);
-		} else {
-			http_reply_error(req, 404, "not_found", "no such route");
-		}
-		return;
-	}
-	if (n >= 3 && strcmp(seg[2], "dead-letters") == 0) {
-		dead_letters(s, req, m, seg, n);
-		return;
-	}
-	if (n >= 3 && strcmp(seg[2], "effects") == 0) {
-		effects(s, req, m, seg, n);
-		return;
-	}
-	if (n >= 3 && strcmp(seg[2], "subscriptions") == 0) {
-		subscriptions_route(s, req, m, seg, n);
-		return;
-	}
-	if (n >= 3 && strcmp(seg[2], "inventory") == 0) {
-		inventory_route(s, req, m, seg, n);
-		return;
-	}
-	http_reply_error(req, 404, "not_found", "no such route");
+	if ((r = server_find_route(api_routes, api_n_routes, req, seg, n)) != NULL)
+		r->fn(s, req, m, seg, n);
 }

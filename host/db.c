@@ -17,6 +17,7 @@
 
 #include "ordo/db.h"
 #include "ordo/log.h"
+#include "ordo/progress.h"
 
 #define DB_CACHE_SIZE 256 /* power of two, far above the statements we have */
 
@@ -491,8 +492,9 @@ static int db_user_version(struct db *db)
 
 static int db_migrate(struct db *db, char **err)
 {
-	int v = db_user_version(db);
-	char sql[64];
+	int v = db_user_version(db), show;
+	struct progress bar;
+	char sql[64], detail[48] = "";
 
 	if (v < 0) {
 		*err = strdup("cannot read the schema version");
@@ -504,8 +506,19 @@ static int db_migrate(struct db *db, char **err)
 			*err = NULL;
 		return -1;
 	}
-	for (; v < N_MIGRATIONS; v++) {
+	/* Upgrading a database that exists can take a while on a big one:
+	 * show a bar to a person at a terminal (the "migrated" log lines are
+	 * the plain report elsewhere). */
+	show = v > 0 && v < N_MIGRATIONS && isatty(2);
+	if (show)
+		progress_init(&bar, stderr, "migrate", (uint64_t)(N_MIGRATIONS - v));
+	for (int first = v; v < N_MIGRATIONS; v++) {
 		char *msg = NULL;
+
+		if (show) {
+			snprintf(detail, sizeof detail, "to schema %d of %d", v + 1, N_MIGRATIONS);
+			progress_update(&bar, (uint64_t)(v - first), detail);
+		}
 
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
 		if (sqlite3_exec(db->h, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
@@ -517,10 +530,14 @@ static int db_migrate(struct db *db, char **err)
 				*err = NULL;
 			sqlite3_free(msg);
 			sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+			if (show)
+				fputc('\n', stderr);
 			return -1;
 		}
 		log_info("migrated", "schema_version", (snprintf(sql, sizeof sql, "%d", v + 1), sql), NULL);
 	}
+	if (show)
+		progress_finish(&bar, detail);
 	return 0;
 }
 
@@ -589,6 +606,17 @@ void db_close(struct db *db)
 const char *db_instance(const struct db *db)
 {
 	return db->instance;
+}
+
+int64_t db_data_version(struct db *db)
+{
+	sqlite3_stmt *st = db_prepare(db, "PRAGMA data_version");
+	int64_t v = -1;
+
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	db_reset(st);
+	return v;
 }
 
 int db_schema_version(struct db *db)

@@ -6,6 +6,7 @@
  *   ordo test [-c FILE] [SPEC...]
  *   ordo import inventory [-c FILE] [--db PATH] --merchant ID FILE.csv
  *   ordo backup [-c FILE] [--db PATH] OUT.db
+ *   ordo orders list|show, dead-letters list|retry, inventory show (cli.c)
  *   ordo version
  *
  * Depends on config, sandbox and server. Flags override the config file.
@@ -18,10 +19,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ordo/cli.h"
 #include "ordo/config.h"
 #include "ordo/csvimport.h"
 #include "ordo/db.h"
 #include "ordo/log.h"
+#include "ordo/progress.h"
 #include "ordo/sandbox.h"
 #include "ordo/server.h"
 #include "ordo/spec.h"
@@ -38,6 +41,10 @@ static const char usage_main[] =
 	"  test      run workflow specs on an in-memory database and a virtual clock\n"
 	"  import    import inventory counts from CSV\n"
 	"  backup    copy the database while the daemon runs\n"
+	"  orders    list orders, or show one with its history\n"
+	"  dead-letters\n"
+	"            list dead letters, or send one back to the inbox\n"
+	"  inventory show stock levels\n"
 	"  version   print the version\n"
 	"\n"
 	"`ordo <command> --help` tells more.\n";
@@ -254,45 +261,29 @@ static int cmd_test(int argc, char **argv)
 	return rc;
 }
 
-struct bar {
-	int tty;
-	int last;   /* the last tenth printed (plain output) */
-};
-
-static void progress(void *arg, size_t rows, size_t bytes, size_t total)
+static void import_progress(void *arg, size_t rows, size_t bytes, size_t total)
 {
-	struct bar *b = arg;
-	int pct = total ? (int)(bytes * 100 / total) : 0;
+	char detail[32];
 
-	if (b->tty) {
-		int fill = pct / 4;
-
-		fprintf(stderr, "\r[%-25.*s] %3d%%  %zu rows", fill, "#########################",
-		    pct, rows);
-	} else if (pct / 10 > b->last) {
-		b->last = pct / 10;
-		fprintf(stderr, "import: %d%% (%zu rows)\n", pct, rows);
-	}
+	(void)total;
+	snprintf(detail, sizeof detail, "%zu rows", rows);
+	progress_update(arg, bytes, detail);
 }
 
 static void backup_progress(void *arg, int done, int total)
 {
-	struct bar *b = arg;
-	int pct = total ? (int)((int64_t)done * 100 / total) : 100;
+	struct progress *p = arg;
+	char detail[48];
 
-	if (b->tty)
-		fprintf(stderr, "\r[%-25.*s] %3d%%  %d/%d pages", pct / 4, "#########################",
-		    pct, done, total);
-	else if (pct / 10 > b->last) {
-		b->last = pct / 10;
-		fprintf(stderr, "backup: %d%% (%d of %d pages)\n", pct, done, total);
-	}
+	p->total = (uint64_t)total;
+	snprintf(detail, sizeof detail, "%d of %d pages", done, total);
+	progress_update(p, (uint64_t)done, detail);
 }
 
 static int cmd_backup(int argc, char **argv)
 {
 	const char *config = DEFAULT_CONFIG, *dbpath = NULL, *out = NULL;
-	struct bar bar = { .tty = isatty(2), .last = -1 };
+	struct progress bar;
 	struct ordo_config *cfg = NULL;
 	char *err = NULL;
 	int rc;
@@ -331,8 +322,11 @@ static int cmd_backup(int argc, char **argv)
 			return 2;
 		dbpath = cfg->server.database;
 	}
+	progress_init(&bar, stderr, "backup", 0);
 	rc = db_backup(dbpath, out, backup_progress, &bar, &err);
-	if (bar.tty)
+	if (rc == 0)
+		progress_finish(&bar, NULL);
+	else if (bar.tty)
 		fputc('\n', stderr);
 	if (rc != 0)
 		fprintf(stderr, "ordo: backup: %s\n", err);
@@ -349,7 +343,7 @@ static int cmd_import(int argc, char **argv)
 	const struct merchant_config *m;
 	struct csvimport_summary sum;
 	struct ordo_config *cfg;
-	struct bar bar = { .tty = isatty(2) };
+	struct progress bar;
 	struct db *db;
 	struct stat st;
 	char err[256], *dberr = NULL;
@@ -412,10 +406,17 @@ static int cmd_import(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
-	rc = csvimport_inventory(db, m, fp, file, fstat(fileno(fp), &st) == 0 ? (size_t)st.st_size : 0,
-	    progress, &bar, stderr, &sum, err);
-	if (bar.tty)
+	progress_init(&bar, stderr, "import", fstat(fileno(fp), &st) == 0 ? (uint64_t)st.st_size : 0);
+	rc = csvimport_inventory(db, m, fp, file, (size_t)bar.total, import_progress, &bar, stderr,
+	    &sum, err);
+	if (rc == 0) {
+		char detail[32];
+
+		snprintf(detail, sizeof detail, "%zu rows", sum.rows);
+		progress_finish(&bar, detail);
+	} else if (bar.tty) {
 		fputc('\n', stderr);
+	}
 	if (rc != 0)
 		fprintf(stderr, "ordo: import failed, nothing applied: %s\n", err);
 	else
@@ -443,6 +444,14 @@ int main(int argc, char **argv)
 		return cmd_import(argc, argv);
 	if (strcmp(argv[1], "backup") == 0)
 		return cmd_backup(argc, argv);
+	if (strcmp(argv[1], "orders") == 0)
+		return cli_orders(argc, argv);
+	if (strcmp(argv[1], "dead-letters") == 0)
+		return cli_dead_letters(argc, argv);
+	if (strcmp(argv[1], "inventory") == 0)
+		return cli_inventory(argc, argv);
+	if (strcmp(argv[1], "routes") == 0)   /* hidden: for tests and the OpenAPI check */
+		return cli_routes(argc, argv);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("ordo %s\n", ORDO_VERSION);
 		return 0;

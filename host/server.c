@@ -31,6 +31,7 @@
 #include "ordo/l_effects.h"
 #include "ordo/l_orders.h"
 #include "ordo/notify.h"
+#include "ordo/openapi.h"
 #include "ordo/orders.h"
 #include "ordo/outbox.h"
 #include "ordo/timers.h"
@@ -165,10 +166,159 @@ static void metrics_page(struct server *s, struct evhttp_request *req)
 	evbuffer_free(buf);
 }
 
+static void webhook_route(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	(void)m;
+	if (s->stopping) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+		http_reply_error(req, 503, "unavailable", "ordo is shutting down");
+		return;
+	}
+	dispatch_note_ingress(s->dispatch);
+	ingress_webhook(s, req, seg, n);
+}
+
+static void download_route(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	(void)m;
+	(void)n;
+	download_serve(s->db, s->cfg, req, seg[1]);
+}
+
+static void healthz_route(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	(void)m;
+	(void)seg;
+	(void)n;
+	healthz(s, req);
+}
+
+static void metrics_route(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	(void)m;
+	(void)seg;
+	(void)n;
+	metrics_page(s, req);
+}
+
+/* The API's description needs no key: it holds no merchant's data, and
+ * tools (code generators, API explorers) fetch it before they have one. */
+static void openapi_route(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	(void)s;
+	(void)m;
+	(void)seg;
+	(void)n;
+	http_reply_text(req, 200, "application/json", (const char *)openapi_json,
+	    openapi_json_len);
+}
+
+/* Everything outside /api/v1/ (whose routes are api.c's), and the API's
+ * description, which is served without a key. */
+static const struct route server_routes[] = {
+	{ "POST", "/webhooks/{merchant}/{channel}", webhook_route },
+	{ "POST", "/webhooks/{merchant}/supplier/{supplier}", webhook_route },
+	{ "GET", "/d/{token}", download_route },
+	{ "GET", "/healthz", healthz_route },
+	{ "GET", "/metrics", metrics_route },
+	{ "GET", "/api/v1/openapi.json", openapi_route },
+};
+#define N_SERVER_ROUTES (sizeof server_routes / sizeof server_routes[0])
+
+static const char *method_name(enum evhttp_cmd_type cmd)
+{
+	switch (cmd) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	default: return "?";
+	}
+}
+
+/* @return 1 when the pattern's segments match seg[0..nseg), else 0; with
+ * `but_last`, the last segment need not match (it must be a literal). */
+static int path_matches(const char *pattern, char **seg, int nseg, int but_last)
+{
+	int i = 0;
+
+	while (*pattern == '/') {
+		size_t len;
+
+		pattern++;
+		len = strcspn(pattern, "/");
+		if (i >= nseg)
+			return 0;
+		if (but_last && i == nseg - 1)
+			return pattern[0] != '{' && pattern[len] == '\0';
+		if (pattern[0] != '{' && (strlen(seg[i]) != len || strncmp(pattern, seg[i], len) != 0))
+			return 0;
+		pattern += len;
+		i++;
+	}
+	return i == nseg;
+}
+
+const struct route *server_find_route(const struct route *t, size_t n,
+    struct evhttp_request *req, char **seg, int nseg)
+{
+	const char *method = method_name(evhttp_request_get_command(req));
+	char allow[64] = "", here[256] = "", path[512] = "";
+	size_t i, lo = 0, ho = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!path_matches(t[i].pattern, seg, nseg, 0))
+			continue;
+		if (strcmp(t[i].method, method) == 0 ||
+		    (strcmp(method, "HEAD") == 0 && strcmp(t[i].method, "GET") == 0))
+			return &t[i];
+		if (strstr(allow, t[i].method) == NULL && lo + strlen(t[i].method) + 3 < sizeof allow)
+			lo += (size_t)snprintf(allow + lo, sizeof allow - lo, "%s%s", lo ? ", " : "",
+			    t[i].method);
+	}
+	if (lo > 0) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+		http_reply_error(req, 405, "method_not_allowed", "use %s", allow);
+		return NULL;
+	}
+	/* Name the actions that exist beside the one asked for: the last
+	 * segments of the routes that match all but it. */
+	for (i = 0; nseg > 0 && i < n; i++) {
+		const char *last = strrchr(t[i].pattern, '/') + 1;
+
+		if (path_matches(t[i].pattern, seg, nseg, 1) && strstr(here, last) == NULL &&
+		    ho + strlen(last) + 3 < sizeof here)
+			ho += (size_t)snprintf(here + ho, sizeof here - ho, "%s%s", ho ? ", " : "", last);
+	}
+	for (int k = 0, o = 0; k < nseg && o < (int)sizeof path - 2; k++)
+		o += snprintf(path + o, sizeof path - (size_t)o, "/%s", seg[k]);
+	if (ho > 0)
+		http_reply_error(req, 404, "no_route", "no route %s %s (here: %s)", method,
+		    nseg ? path : "/", here);
+	else
+		http_reply_error(req, 404, "no_route", "no route %s %s", method, nseg ? path : "/");
+	return NULL;
+}
+
+void server_print_routes(FILE *out)
+{
+	for (size_t i = 0; i < N_SERVER_ROUTES; i++)
+		fprintf(out, "%s %s\n", server_routes[i].method, server_routes[i].pattern);
+	for (size_t i = 0; i < api_n_routes; i++)
+		fprintf(out, "%s %s\n", api_routes[i].method, api_routes[i].pattern);
+}
+
 void server_route(struct evhttp_request *req, void *arg)
 {
 	struct server *s = arg;
 	char buf[512], *seg[HTTP_MAX_SEGMENTS];
+	const struct route *r;
 	int n;
 
 	conns_request_started(s->conns, req);
@@ -178,29 +328,19 @@ void server_route(struct evhttp_request *req, void *arg)
 		    " encodes a control character");
 		return;
 	}
-	if (n < 1) {
-		http_reply_error(req, 404, "not_found", "no such route");
+	if (n < 0) {
+		http_reply_error(req, 404, "no_route", "no such route");
 		return;
 	}
-	if (strcmp(seg[0], "webhooks") == 0) {
-		if (s->stopping) {
-			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-			http_reply_error(req, 503, "unavailable", "ordo is shutting down");
-			return;
-		}
-		dispatch_note_ingress(s->dispatch);
-		ingress_webhook(s, req, seg, n);
-	} else if (n >= 2 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0) {
+	/* The API authenticates before it routes, so an unknown path tells a
+	 * caller without a key nothing; its description is public. */
+	if (n >= 2 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0 &&
+	    !(n == 3 && strcmp(seg[2], "openapi.json") == 0)) {
 		api_handle(s, req, seg, n);
-	} else if (n == 2 && strcmp(seg[0], "d") == 0) {
-		download_serve(s->db, s->cfg, req, seg[1]);
-	} else if (n == 1 && strcmp(seg[0], "healthz") == 0) {
-		healthz(s, req);
-	} else if (n == 1 && strcmp(seg[0], "metrics") == 0) {
-		metrics_page(s, req);
-	} else {
-		http_reply_error(req, 404, "not_found", "no such route");
+		return;
 	}
+	if ((r = server_find_route(server_routes, N_SERVER_ROUTES, req, seg, n)) != NULL)
+		r->fn(s, req, NULL, seg, n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -253,7 +393,7 @@ static void depth_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
 	struct timeval tv = { 1, 0 };
-	int64_t n = inbox_depth(s->db);
+	int64_t n = inbox_depth(s->db), v;
 
 	(void)fd;
 	(void)what;
@@ -263,6 +403,15 @@ static void depth_cb(evutil_socket_t fd, short what, void *arg)
 		dispatch_kick(s->dispatch);
 		outbox_kick(s->outbox);
 		timers_kick(s->timers);
+	}
+	/* Another process committed (`ordo dead-letters retry` from the
+	 * command line): its rows may be ready, and nothing of ours kicks for
+	 * them. */
+	if ((v = db_data_version(s->db)) >= 0 && v != s->data_version) {
+		dispatch_kick(s->dispatch);
+		outbox_kick(s->outbox);
+		timers_kick(s->timers);
+		s->data_version = v;
 	}
 	metrics_set("ordo_database_write_failing", NULL, db_fault(s->db, NULL) != 0);
 	evtimer_add(s->depth_ev, &tv);
@@ -373,6 +522,7 @@ int server_run(struct ordo_config *cfg)
 		log_error("cannot open the database", "path", cfg->server.database, "error", err, NULL);
 		goto out;
 	}
+	s.data_version = db_data_version(s.db);
 	s.sandboxes = calloc(cfg->n_merchants ? cfg->n_merchants : 1, sizeof *s.sandboxes);
 	s.buckets = calloc(cfg->n_merchants ? cfg->n_merchants : 1, sizeof *s.buckets);
 	if (s.sandboxes == NULL || s.buckets == NULL)

@@ -36,6 +36,10 @@ void db_close(struct db *db);
  * new database never repeats a key a gateway still remembers. */
 const char *db_instance(const struct db *db);
 
+/* SQLite's data_version: it changes when another connection (another
+ * process, such as the operator's command line) commits. -1 on error. */
+int64_t db_data_version(struct db *db);
+
 /* The schema version after migrations. */
 int db_schema_version(struct db *db);
 

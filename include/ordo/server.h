@@ -6,6 +6,8 @@
 #ifndef ORDO_SERVER_H
 #define ORDO_SERVER_H
 
+#include <stdio.h>
+
 #include "ordo/config.h"
 #include "ordo/sandbox.h"
 
@@ -39,6 +41,7 @@ struct server {
 	struct evhttp_bound_socket *sock;
 	struct event *sig_term, *sig_int, *sig_hup, *depth_ev;
 	int64_t pending;                /* inbox depth: counted each second, plus arrivals */
+	int64_t data_version;           /* db_data_version at the last look */
 	struct bucket *buckets;         /* per merchant: webhook rate limit */
 	int stopping;
 };
@@ -70,5 +73,37 @@ int server_run(struct ordo_config *cfg);
 /* Routes (ingress.c, api.c). */
 void ingress_webhook(struct server *s, struct evhttp_request *req, char **seg, int n);
 void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n);
+
+/*
+ * A route: the method ("GET", "POST", "PUT", "DELETE"; GET also takes
+ * HEAD), the path pattern ("/api/v1/orders/{id}/cancel": a {name}
+ * segment matches any one segment, the rest literally) and the handler.
+ * `m` is the authenticated merchant for API routes, NULL for the others.
+ * The tables are what dispatches, so `ordo routes` (server_print_routes)
+ * lists exactly what is served.
+ */
+typedef void (*route_fn)(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n);
+struct route {
+	const char *method;
+	const char *pattern;
+	route_fn fn;
+};
+
+/* The API's routes (api.c), served under authentication. */
+extern const struct route api_routes[];
+extern const size_t api_n_routes;
+
+/*
+ * The first of the n routes of `t` whose pattern and method match the
+ * request; NULL after answering 405 method_not_allowed (with Allow) when
+ * only the path matched, or 404 no_route (naming the actions that exist
+ * beside it) when nothing did.
+ */
+const struct route *server_find_route(const struct route *t, size_t n,
+    struct evhttp_request *req, char **seg, int nseg);
+
+/* Every route the daemon serves, one "METHOD PATTERN" line each. */
+void server_print_routes(FILE *out);
 
 #endif

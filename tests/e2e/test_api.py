@@ -153,7 +153,7 @@ def test_events_of_one_order_sent_back_to_back_apply_in_order(ordo):
 def test_unknown_api_routes_are_404(ordo, path):
     r = ordo.api("GET", path)
     assert r.status_code == 404, r.text
-    assert r.json()["error"]["code"] == "not_found"
+    assert r.json()["error"]["code"] == "no_route"
 
 
 def test_beta_key_sees_beta_orders(ordo):
