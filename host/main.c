@@ -20,6 +20,7 @@
 #include "ordo/config.h"
 #include "ordo/csvimport.h"
 #include "ordo/db.h"
+#include "ordo/lint.h"
 #include "ordo/log.h"
 #include "ordo/sandbox.h"
 #include "ordo/server.h"
@@ -51,12 +52,14 @@ static const char usage_serve[] =
 	"Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads workflow scripts.\n";
 
 static const char usage_check[] =
-	"usage: ordo check [-c FILE]\n"
+	"usage: ordo check [-c FILE] [--strict]\n"
 	"\n"
 	"Validates the config and loads every merchant's workflow and channel\n"
 	"adapters without starting the server. Prints file:line:column: message\n"
 	"and exits non-zero on the first config error, or lists every workflow\n"
-	"that fails to load.\n";
+	"that fails to load. Then warns (file:line: warning: ...) on handlers for\n"
+	"events nothing raises and on globals read but never defined; warnings\n"
+	"exit 0 unless --strict.\n";
 
 static const char usage_test[] =
 	"usage: ordo test [-c FILE] [SPEC...]\n"
@@ -167,16 +170,47 @@ static int cmd_serve(int argc, char **argv)
 	return rc;
 }
 
+static void print_warning(void *arg, const char *file, int line, const char *msg)
+{
+	const char *merchant = arg;
+
+	if (line > 0)
+		fprintf(stderr, "%s:%d: warning: %s (merchant %s)\n", file, line, msg, merchant);
+	else
+		fprintf(stderr, "%s: warning: %s (merchant %s)\n", file, msg, merchant);
+}
+
+/* @return the number of warnings, or -1 when the check itself failed. */
+static int lint_workflow(struct sandbox *sb, const struct ordo_config *cfg,
+    const struct merchant_config *m)
+{
+	char *err = NULL, *root = lint_root(cfg->server.scripts_dir);
+	int n = lint_sandbox(sb, root, print_warning, m->id, &err);
+
+	if (n < 0)
+		fprintf(stderr, "%s (merchant %s)\n", err ? err : "cannot check the workflow", m->id);
+	free(err);
+	free(root);
+	return n;
+}
+
 static int cmd_check(int argc, char **argv)
 {
 	struct ordo_config *cfg;
 	struct opts o = { 0 };
-	int failed = 0;
+	int failed = 0, warnings = 0, strict = 0;
 
 	if (want_help(argc, argv)) {
 		fputs(usage_check, stdout);
 		return 0;
 	}
+	for (int i = 2; i < argc; i++)
+		if (strcmp(argv[i], "--strict") == 0) {
+			strict = 1;
+			memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof *argv);
+			argc--;
+			break;
+		}
 	if (parse_opts(argc, argv, 0, &o, usage_check) != 0)
 		return 2;
 	log_set_level(LOG_WARN);
@@ -194,15 +228,23 @@ static int cmd_check(int argc, char **argv)
 			fprintf(stderr, "%s (merchant %s)\n", err ? err : "workflow failed to load",
 			    cfg->merchants[i].id);
 			failed++;
+		} else {
+			int n = lint_workflow(sb, cfg, &cfg->merchants[i]);
+
+			if (n < 0)
+				failed++;
+			else
+				warnings += n;
 		}
 		free(err);
 		sandbox_free(sb);
 	}
 	if (failed == 0)
-		printf("%s: ok (%zu merchant%s, every workflow loads)\n", o.config,
-		    cfg->n_merchants, cfg->n_merchants == 1 ? "" : "s");
+		printf("%s: ok (%zu merchant%s, every workflow loads; %d warning%s)\n", o.config,
+		    cfg->n_merchants, cfg->n_merchants == 1 ? "" : "s",
+		    warnings, warnings == 1 ? "" : "s");
 	config_free(cfg);
-	return failed ? 1 : 0;
+	return failed || (strict && warnings) ? 1 : 0;
 }
 
 static int cmd_test(int argc, char **argv)
