@@ -55,6 +55,7 @@
 #include "ordo/inbox.h"
 #include "ordo/inventory.h"
 #include "ordo/outbox.h"
+#include "ordo/reload.h"
 #include "ordo/returns.h"
 #include "ordo/subscriptions.h"
 #include "ordo/supply.h"
@@ -1424,6 +1425,15 @@ void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 	}
 	if (n >= 3 && strcmp(seg[2], "inventory") == 0) {
 		inventory_route(s, req, m, seg, n);
+		return;
+	}
+	if (n == 3 && strcmp(seg[2], "workflow") == 0) {
+		/* The running script version and the latest load error (reload.c). */
+		if (cmd != EVHTTP_REQ_GET)
+			http_reply_error(req, 405, "method_not_allowed", "use GET");
+		else
+			http_reply_json(req, 200,
+			    reload_status_json(&s->wf[server_merchant_index(s, m->id)]));
 		return;
 	}
 	http_reply_error(req, 404, "not_found", "no such route");

@@ -1448,7 +1448,7 @@ static int describe_state(lua_State *L)
 			lua_pushvalue(L, -1);
 			lua_getinfo(L, ">S", &ar);
 			h->name = dup_or_flag(d, lua_tostring(L, -2));
-			h->file = dup_or_flag(d, ar.short_src);
+			h->file = dup_or_flag(d, ar.source[0] == '@' ? ar.source + 1 : ar.short_src);
 			h->line = ar.linedefined;
 		}
 		lua_pop(L, 1);
