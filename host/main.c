@@ -5,6 +5,7 @@
  *   ordo check [-c FILE]
  *   ordo test [-c FILE] [SPEC...]
  *   ordo import inventory [-c FILE] [--db PATH] --merchant ID FILE.csv
+ *   ordo replay [-c FILE] [--db PATH] --merchant ID --order ORDER --workflow NEW.lua
  *   ordo version
  *
  * Depends on config, sandbox and server. Flags override the config file.
@@ -22,6 +23,7 @@
 #include "ordo/db.h"
 #include "ordo/lint.h"
 #include "ordo/log.h"
+#include "ordo/replay.h"
 #include "ordo/sandbox.h"
 #include "ordo/server.h"
 #include "ordo/spec.h"
@@ -37,6 +39,7 @@ static const char usage_main[] =
 	"  check     validate the config and compile every workflow\n"
 	"  test      run workflow specs on an in-memory database and a virtual clock\n"
 	"  import    import inventory counts from CSV\n"
+	"  replay    preview a workflow edit on one order's recorded events\n"
 	"  version   print the version\n"
 	"\n"
 	"`ordo <command> --help` tells more.\n";
@@ -78,6 +81,18 @@ static const char usage_import[] =
 	"bad rows are listed as FILE:LINE: why and change nothing. Shows a\n"
 	"progress bar on a terminal. Exit 0 when every row applied, 1 when some\n"
 	"were rejected or the import failed, 2 on bad usage.\n";
+
+static const char usage_replay[] =
+	"usage: ordo replay [-c FILE] [--db PATH] --merchant ID --order ORDER --workflow NEW.lua\n"
+	"\n"
+	"Runs the order's recorded events again, on scratch copies of the database\n"
+	"(the original is only read), against the merchant's current workflow and\n"
+	"against NEW.lua, and prints what would differ: statuses, history, each\n"
+	"event's outcome, effects (payments with amounts, notifications, webhooks)\n"
+	"and timers, as lines marked - (current only) and + (new only). No effect\n"
+	"is sent. ORDER is ordo's order id or the storefront's external id.\n"
+	"Exit 0 when nothing differs, 1 when something does, 2 on bad usage or\n"
+	"trouble (no such order, a workflow that does not load).\n";
 
 struct opts {
 	const char *config;
@@ -390,6 +405,56 @@ static int cmd_import(int argc, char **argv)
 	return rc != 0 || sum.rejected > 0 ? 1 : 0;
 }
 
+static int cmd_replay(int argc, char **argv)
+{
+	const char *config = DEFAULT_CONFIG, *merchant = NULL, *order = NULL, *workflow = NULL,
+	    *dbpath = NULL;
+	const struct merchant_config *m;
+	struct ordo_config *cfg;
+	int rc;
+
+	if (want_help(argc, argv)) {
+		fputs(usage_replay, stdout);
+		return 0;
+	}
+	for (int i = 2; i < argc; i++) {
+		const char **dst = NULL;
+
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)
+			dst = &config;
+		else if (strcmp(argv[i], "--merchant") == 0)
+			dst = &merchant;
+		else if (strcmp(argv[i], "--order") == 0)
+			dst = &order;
+		else if (strcmp(argv[i], "--workflow") == 0)
+			dst = &workflow;
+		else if (strcmp(argv[i], "--db") == 0)
+			dst = &dbpath;
+		if (dst == NULL || i + 1 >= argc) {
+			fprintf(stderr, "ordo: %s %s\n%s", dst ? "missing value for" : "unknown option",
+			    argv[i], usage_replay);
+			return 2;
+		}
+		*dst = argv[++i];
+	}
+	if (merchant == NULL || order == NULL || workflow == NULL) {
+		fputs(usage_replay, stderr);
+		return 2;
+	}
+	if ((cfg = load(config)) == NULL)
+		return 2;
+	if ((m = config_merchant(cfg, merchant)) == NULL) {
+		fprintf(stderr, "ordo: no merchant \"%s\" in %s\n", merchant, config);
+		config_free(cfg);
+		return 2;
+	}
+	log_set_level(LOG_ERROR);
+	rc = replay_order(cfg, m, dbpath ? dbpath : cfg->server.database, order, workflow,
+	    stdout, stderr);
+	config_free(cfg);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -405,6 +470,8 @@ int main(int argc, char **argv)
 		return cmd_test(argc, argv);
 	if (strcmp(argv[1], "import") == 0)
 		return cmd_import(argc, argv);
+	if (strcmp(argv[1], "replay") == 0)
+		return cmd_replay(argc, argv);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("ordo %s\n", ORDO_VERSION);
 		return 0;
