@@ -98,6 +98,13 @@ def test_replay_shows_the_missing_capture(gateway, sink, ordo_factory, tmp_path)
 def test_replay_of_the_same_workflow_shows_no_difference(gateway, sink, ordo_factory):
     ordo = ordo_factory(acme_extra=config(gateway, sink))
     order = paid_order(ordo, gateway)
+    # Against the live database of a running daemon: read, never written.
+    charges = gateway.charges_for(order["id"])
+    live = run_ordo("replay", "-c", ordo.config, "--db", ordo.db, "--merchant", "acme",
+                    "--order", order["id"], "--workflow", STANDARD)
+    assert live.returncode == 0, live.stdout + live.stderr
+    assert ordo.order(order["id"])["history"] == order["history"]
+    assert gateway.charges_for(order["id"]) == charges      # no effect was sent
     assert ordo.stop() == 0
     before = digest(ordo.db)
     r = run_ordo("replay", "-c", ordo.config, "--db", ordo.db, "--merchant", "acme",
