@@ -74,6 +74,7 @@ struct reload_error *reload_error_parse(const char *message, const char *root,
 {
 	struct reload_error *e = calloc(1, sizeof *e);
 	const char *lua = message ? strstr(message, ".lua:") : NULL;
+	const char *space = message ? strchr(message, ' ') : NULL;
 	char path[PATH_MAX];
 
 	if (e == NULL)
@@ -81,7 +82,7 @@ struct reload_error *reload_error_parse(const char *message, const char *root,
 	e->at = clock_now_ms();
 	e->message = strdup(message ? message : "unknown error");
 	/* Lua's messages start with the chunk name: "workflows/w.lua:12: ..." */
-	if (lua != NULL && isdigit((unsigned char)lua[5]) && strchr(message, ' ') > lua) {
+	if (lua != NULL && isdigit((unsigned char)lua[5]) && (space == NULL || space > lua)) {
 		char *end;
 		long n = strtol(lua + 5, &end, 10);
 
