@@ -60,6 +60,7 @@
 #include "ordo/inbox.h"
 #include "ordo/inventory.h"
 #include "ordo/outbox.h"
+#include "ordo/reload.h"
 #include "ordo/returns.h"
 #include "ordo/subscriptions.h"
 #include "ordo/supply.h"
@@ -1474,6 +1475,16 @@ static void r_order_digital(struct server *s, struct evhttp_request *req,
 /* Every API route, in the order they are tried. The handlers of a
  * resource (subscriptions_route, ...) look at seg themselves; this table
  * is what decides which paths exist, and what `ordo routes` lists. */
+/* GET /workflow: the running script version and the latest load error
+ * (reload.c). */
+static void r_workflow(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	(void)seg;
+	(void)n;
+	http_reply_json(req, 200, reload_status_json(&s->wf[server_merchant_index(s, m->id)]));
+}
+
 const struct route api_routes[] = {
 	{ "GET", "/api/v1/orders", r_list_orders },
 	{ "GET", "/api/v1/orders/{id}", r_get_order },
@@ -1519,6 +1530,7 @@ const struct route api_routes[] = {
 	{ "GET", "/api/v1/grants/{id}", grants_route },
 	{ "POST", "/api/v1/grants/{id}/revoke", grants_route },
 	{ "POST", "/api/v1/grants/{id}/extend", grants_route },
+	{ "GET", "/api/v1/workflow", r_workflow },
 };
 const size_t api_n_routes = sizeof api_routes / sizeof api_routes[0];
 

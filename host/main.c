@@ -7,6 +7,7 @@
  *   ordo import inventory [-c FILE] [--db PATH] --merchant ID FILE.csv
  *   ordo backup [-c FILE] [--db PATH] OUT.db
  *   ordo orders list|show, dead-letters list|retry, inventory show (cli.c)
+ *   ordo replay [-c FILE] [--db PATH] --merchant ID --order ORDER --workflow NEW.lua
  *   ordo version
  *
  * Depends on config, sandbox and server. Flags override the config file.
@@ -23,8 +24,10 @@
 #include "ordo/config.h"
 #include "ordo/csvimport.h"
 #include "ordo/db.h"
+#include "ordo/lint.h"
 #include "ordo/log.h"
 #include "ordo/progress.h"
+#include "ordo/replay.h"
 #include "ordo/sandbox.h"
 #include "ordo/server.h"
 #include "ordo/spec.h"
@@ -45,6 +48,7 @@ static const char usage_main[] =
 	"  dead-letters\n"
 	"            list dead letters, or send one back to the inbox\n"
 	"  inventory show stock levels\n"
+	"  replay    preview a workflow edit on one order's recorded events\n"
 	"  version   print the version\n"
 	"\n"
 	"`ordo <command> --help` tells more.\n";
@@ -60,12 +64,14 @@ static const char usage_serve[] =
 	"Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads workflow scripts.\n";
 
 static const char usage_check[] =
-	"usage: ordo check [-c FILE]\n"
+	"usage: ordo check [-c FILE] [--strict]\n"
 	"\n"
 	"Validates the config and loads every merchant's workflow and channel\n"
 	"adapters without starting the server. Prints file:line:column: message\n"
 	"and exits non-zero on the first config error, or lists every workflow\n"
-	"that fails to load.\n";
+	"that fails to load. Then warns (file:line: warning: ...) on handlers for\n"
+	"events nothing raises and on globals read but never defined; warnings\n"
+	"exit 0 unless --strict.\n";
 
 static const char usage_test[] =
 	"usage: ordo test [-c FILE] [SPEC...]\n"
@@ -92,6 +98,17 @@ static const char usage_backup[] =
 	"daemon keeps running: a consistent snapshot, checked and synced before\n"
 	"it takes the name OUT.db (which must not exist). Restore by stopping\n"
 	"the daemon and putting the copy in server.database's place.\n";
+static const char usage_replay[] =
+	"usage: ordo replay [-c FILE] [--db PATH] --merchant ID --order ORDER --workflow NEW.lua\n"
+	"\n"
+	"Runs the order's recorded events again, on scratch copies of the database\n"
+	"(the original is only read), against the merchant's current workflow and\n"
+	"against NEW.lua, and prints what would differ: statuses, history, each\n"
+	"event's outcome, effects (payments with amounts, notifications, webhooks)\n"
+	"and timers, as lines marked - (current only) and + (new only). No effect\n"
+	"is sent. ORDER is ordo's order id or the storefront's external id.\n"
+	"Exit 0 when nothing differs, 1 when something does, 2 on bad usage or\n"
+	"trouble (no such order, a workflow that does not load).\n";
 
 struct opts {
 	const char *config;
@@ -184,16 +201,47 @@ static int cmd_serve(int argc, char **argv)
 	return rc;
 }
 
+static void print_warning(void *arg, const char *file, int line, const char *msg)
+{
+	const char *merchant = arg;
+
+	if (line > 0)
+		fprintf(stderr, "%s:%d: warning: %s (merchant %s)\n", file, line, msg, merchant);
+	else
+		fprintf(stderr, "%s: warning: %s (merchant %s)\n", file, msg, merchant);
+}
+
+/* @return the number of warnings, or -1 when the check itself failed. */
+static int lint_workflow(struct sandbox *sb, const struct ordo_config *cfg,
+    const struct merchant_config *m)
+{
+	char *err = NULL, *root = lint_root(cfg->server.scripts_dir);
+	int n = lint_sandbox(sb, root, print_warning, m->id, &err);
+
+	if (n < 0)
+		fprintf(stderr, "%s (merchant %s)\n", err ? err : "cannot check the workflow", m->id);
+	free(err);
+	free(root);
+	return n;
+}
+
 static int cmd_check(int argc, char **argv)
 {
 	struct ordo_config *cfg;
 	struct opts o = { 0 };
-	int failed = 0;
+	int failed = 0, warnings = 0, strict = 0;
 
 	if (want_help(argc, argv)) {
 		fputs(usage_check, stdout);
 		return 0;
 	}
+	for (int i = 2; i < argc; i++)
+		if (strcmp(argv[i], "--strict") == 0) {
+			strict = 1;
+			memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof *argv);
+			argc--;
+			break;
+		}
 	if (parse_opts(argc, argv, 0, &o, usage_check) != 0)
 		return 2;
 	log_set_level(LOG_WARN);
@@ -211,15 +259,23 @@ static int cmd_check(int argc, char **argv)
 			fprintf(stderr, "%s (merchant %s)\n", err ? err : "workflow failed to load",
 			    cfg->merchants[i].id);
 			failed++;
+		} else {
+			int n = lint_workflow(sb, cfg, &cfg->merchants[i]);
+
+			if (n < 0)
+				failed++;
+			else
+				warnings += n;
 		}
 		free(err);
 		sandbox_free(sb);
 	}
 	if (failed == 0)
-		printf("%s: ok (%zu merchant%s, every workflow loads)\n", o.config,
-		    cfg->n_merchants, cfg->n_merchants == 1 ? "" : "s");
+		printf("%s: ok (%zu merchant%s, every workflow loads; %d warning%s)\n", o.config,
+		    cfg->n_merchants, cfg->n_merchants == 1 ? "" : "s",
+		    warnings, warnings == 1 ? "" : "s");
 	config_free(cfg);
-	return failed ? 1 : 0;
+	return failed || (strict && warnings) ? 1 : 0;
 }
 
 static int cmd_test(int argc, char **argv)
@@ -427,6 +483,56 @@ static int cmd_import(int argc, char **argv)
 	return rc != 0 || sum.rejected > 0 ? 1 : 0;
 }
 
+static int cmd_replay(int argc, char **argv)
+{
+	const char *config = DEFAULT_CONFIG, *merchant = NULL, *order = NULL, *workflow = NULL,
+	    *dbpath = NULL;
+	const struct merchant_config *m;
+	struct ordo_config *cfg;
+	int rc;
+
+	if (want_help(argc, argv)) {
+		fputs(usage_replay, stdout);
+		return 0;
+	}
+	for (int i = 2; i < argc; i++) {
+		const char **dst = NULL;
+
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)
+			dst = &config;
+		else if (strcmp(argv[i], "--merchant") == 0)
+			dst = &merchant;
+		else if (strcmp(argv[i], "--order") == 0)
+			dst = &order;
+		else if (strcmp(argv[i], "--workflow") == 0)
+			dst = &workflow;
+		else if (strcmp(argv[i], "--db") == 0)
+			dst = &dbpath;
+		if (dst == NULL || i + 1 >= argc) {
+			fprintf(stderr, "ordo: %s %s\n%s", dst ? "missing value for" : "unknown option",
+			    argv[i], usage_replay);
+			return 2;
+		}
+		*dst = argv[++i];
+	}
+	if (merchant == NULL || order == NULL || workflow == NULL) {
+		fputs(usage_replay, stderr);
+		return 2;
+	}
+	if ((cfg = load(config)) == NULL)
+		return 2;
+	if ((m = config_merchant(cfg, merchant)) == NULL) {
+		fprintf(stderr, "ordo: no merchant \"%s\" in %s\n", merchant, config);
+		config_free(cfg);
+		return 2;
+	}
+	log_set_level(LOG_ERROR);
+	rc = replay_order(cfg, m, dbpath ? dbpath : cfg->server.database, order, workflow,
+	    stdout, stderr);
+	config_free(cfg);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -452,6 +558,8 @@ int main(int argc, char **argv)
 		return cli_inventory(argc, argv);
 	if (strcmp(argv[1], "routes") == 0)   /* hidden: for tests and the OpenAPI check */
 		return cli_routes(argc, argv);
+	if (strcmp(argv[1], "replay") == 0)
+		return cmd_replay(argc, argv);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("ordo %s\n", ORDO_VERSION);
 		return 0;

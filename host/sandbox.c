@@ -79,6 +79,11 @@ struct sandbox {
 	char *workflow_name;    /* display path, also the chunk name */
 	int handlers_ref;
 	char version[13];
+	/* The version: SHA-256 of the workflow, then chained with each module
+	 * loaded: digest = SHA-256(digest || display name || NUL || source). */
+	unsigned char digest[CRYPTO_SHA256_LEN];
+	char **files;           /* real paths of every file loaded, workflow first */
+	size_t n_files;
 
 	/* Memory. */
 	size_t mem_used;
@@ -243,6 +248,41 @@ out:
 	if (fp != NULL)
 		fclose(fp);
 	return rc;
+}
+
+/* Fold one loaded file into the version and remember its path (as
+ * realpath() has it, so the file watcher can match it). Never raises.
+ * @return 0, or -1 out of memory. */
+static int note_source(struct sandbox *sb, const char *path, const char *name,
+    const char *src, size_t len, int first)
+{
+	char hex[2 * CRYPTO_SHA256_LEN + 1], *real, **files;
+	size_t nlen = strlen(name);
+	unsigned char *buf;
+
+	if (first) {
+		crypto_sha256(src, len, sb->digest);
+	} else {
+		if ((buf = malloc(CRYPTO_SHA256_LEN + nlen + 1 + len)) == NULL)
+			return -1;
+		memcpy(buf, sb->digest, CRYPTO_SHA256_LEN);
+		memcpy(buf + CRYPTO_SHA256_LEN, name, nlen + 1);
+		memcpy(buf + CRYPTO_SHA256_LEN + nlen + 1, src, len);
+		crypto_sha256(buf, CRYPTO_SHA256_LEN + nlen + 1 + len, sb->digest);
+		free(buf);
+	}
+	crypto_hex(sb->digest, sizeof sb->digest, hex);
+	memcpy(sb->version, hex, 12);
+	sb->version[12] = '\0';
+	if ((real = realpath(path, NULL)) == NULL && (real = strdup(path)) == NULL)
+		return -1;
+	if ((files = realloc(sb->files, (sb->n_files + 1) * sizeof *files)) == NULL) {
+		free(real);
+		return -1;
+	}
+	sb->files = files;
+	sb->files[sb->n_files++] = real;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -784,7 +824,11 @@ static int sb_require(lua_State *L)
 	if (read_source(path, &src, &srclen, why, sizeof why) != 0)
 		return luaL_error(L, "module '%s' (%s): %s", name, chunk + 1, why);
 	status = luaL_loadbufferx(L, src, srclen, chunk, "t");
+	if (status == LUA_OK && note_source(sb, path, chunk + 1, src, srclen, 0) != 0)
+		status = LUA_ERRMEM;
 	free(src);
+	if (status == LUA_ERRMEM && lua_type(L, -1) == LUA_TFUNCTION)
+		return luaL_error(L, "module '%s': out of memory", name);
 	if (status != LUA_OK)
 		return lua_error(L);
 
@@ -1022,8 +1066,6 @@ struct sandbox *sandbox_new(const struct sandbox_env *env, char **err)
 	struct sandbox *sb = NULL;
 	char *src = NULL, why[128];
 	size_t srclen = 0;
-	unsigned char digest[CRYPTO_SHA256_LEN];
-	char hex[2 * CRYPTO_SHA256_LEN + 1];
 	lua_State *L;
 	int status;
 
@@ -1055,10 +1097,8 @@ struct sandbox *sandbox_new(const struct sandbox_env *env, char **err)
 			*err = NULL;
 		goto fail;
 	}
-	crypto_sha256(src, srclen, digest);
-	crypto_hex(digest, sizeof digest, hex);
-	memcpy(sb->version, hex, 12);
-	sb->version[12] = '\0';
+	if (note_source(sb, env->merchant->workflow, sb->workflow_name, src, srclen, 1) != 0)
+		goto oom;
 
 	if ((L = sb->L = lua_newstate(sb_alloc, sb)) == NULL)
 		goto oom;
@@ -1113,6 +1153,9 @@ void sandbox_free(struct sandbox *sb)
 	free(sb->root);
 	free(sb->workflow_dir);
 	free(sb->workflow_name);
+	for (size_t i = 0; i < sb->n_files; i++)
+		free(sb->files[i]);
+	free(sb->files);
 	free(sb->name);
 	free(sb->trace);
 	free(sb);
@@ -1346,4 +1389,125 @@ const char *sandbox_version(const struct sandbox *sb)
 size_t sandbox_memory(const struct sandbox *sb)
 {
 	return sb->mem_used;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public: what a loaded workflow consists of (ordo check, reload)     */
+/* ------------------------------------------------------------------ */
+
+const char *sandbox_file(const struct sandbox *sb, size_t i)
+{
+	return i < sb->n_files ? sb->files[i] : NULL;
+}
+
+int sandbox_uses_file(const struct sandbox *sb, const char *path)
+{
+	for (size_t i = 0; i < sb->n_files; i++)
+		if (strcmp(sb->files[i], path) == 0)
+			return 1;
+	return 0;
+}
+
+struct describe {
+	struct sandbox *sb;
+	struct sandbox_info *info;
+	int oom;
+};
+
+static char *dup_or_flag(struct describe *d, const char *s)
+{
+	char *p = strdup(s);
+
+	if (p == NULL)
+		d->oom = 1;
+	return p;
+}
+
+/* Runs in protected mode: nothing here allocates in C across a raise
+ * (the arrays are owned by info and freed by sandbox_info_free). */
+static int describe_state(lua_State *L)
+{
+	struct describe *d = lua_touserdata(L, 1);
+	struct sandbox_info *in = d->info;
+	lua_Debug ar;
+	size_t cap = 0;
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, d->sb->handlers_ref);
+	lua_pushnil(L);
+	while (lua_next(L, -2) != 0) {
+		if (lua_type(L, -2) == LUA_TSTRING && lua_isfunction(L, -1)) {
+			struct sandbox_handler *h;
+
+			if (in->n_handlers == cap) {
+				cap = cap ? 2 * cap : 16;
+				if ((h = realloc(in->handlers, cap * sizeof *h)) == NULL) {
+					d->oom = 1;
+					return 0;
+				}
+				in->handlers = h;
+			}
+			h = &in->handlers[in->n_handlers++];
+			memset(h, 0, sizeof *h);
+			lua_pushvalue(L, -1);
+			lua_getinfo(L, ">S", &ar);
+			h->name = dup_or_flag(d, lua_tostring(L, -2));
+			h->file = dup_or_flag(d, ar.source[0] == '@' ? ar.source + 1 : ar.short_src);
+			h->line = ar.linedefined;
+		}
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	cap = 0;
+	lua_pushglobaltable(L);
+	lua_pushnil(L);
+	while (lua_next(L, -2) != 0) {
+		if (lua_type(L, -2) == LUA_TSTRING) {
+			char **g;
+
+			if (in->n_globals == cap) {
+				cap = cap ? 2 * cap : 64;
+				if ((g = realloc(in->globals, cap * sizeof *g)) == NULL) {
+					d->oom = 1;
+					return 0;
+				}
+				in->globals = g;
+			}
+			in->globals[in->n_globals++] = dup_or_flag(d, lua_tostring(L, -2));
+		}
+		lua_pop(L, 1);
+	}
+	return 0;
+}
+
+int sandbox_describe(struct sandbox *sb, struct sandbox_info *info)
+{
+	struct describe d = { .sb = sb, .info = info };
+	int status;
+
+	memset(info, 0, sizeof *info);
+	if (sb->running)
+		return -1;
+	lua_settop(sb->L, 0);
+	lua_pushcfunction(sb->L, describe_state);
+	lua_pushlightuserdata(sb->L, &d);
+	status = lua_pcall(sb->L, 1, 0, 0);
+	lua_settop(sb->L, 0);
+	if (status != LUA_OK || d.oom) {
+		sandbox_info_free(info);
+		return -1;
+	}
+	return 0;
+}
+
+void sandbox_info_free(struct sandbox_info *info)
+{
+	for (size_t i = 0; i < info->n_handlers; i++) {
+		free(info->handlers[i].name);
+		free(info->handlers[i].file);
+	}
+	for (size_t i = 0; i < info->n_globals; i++)
+		free(info->globals[i]);
+	free(info->handlers);
+	free(info->globals);
+	memset(info, 0, sizeof *info);
 }

@@ -4,10 +4,12 @@
  * Depends on every runtime module. Owns the event loop, the database
  * handle, one sandbox per merchant, the inbox and the dispatcher, and
  * routes HTTP requests. SIGTERM/SIGINT: stop accepting, commit what is
- * queued, answer what is in flight, exit 0. SIGHUP: reload the workflow
- * scripts; a merchant whose new script fails keeps the old one.
+ * queued, answer what is in flight, exit 0. SIGHUP, or a script file
+ * changing on disk (watch.c): reload the workflow scripts (reload.c); a
+ * merchant whose new script fails keeps the old one.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,11 +36,17 @@
 #include "ordo/openapi.h"
 #include "ordo/orders.h"
 #include "ordo/outbox.h"
+#include "ordo/reload.h"
 #include "ordo/timers.h"
 #include "ordo/log.h"
 #include "ordo/metrics.h"
 #include "ordo/sandbox.h"
 #include "ordo/server.h"
+#include "ordo/watch.h"
+
+/* Quiet time after a script file changes before the reload: an editor's
+ * save, or a checkout, is several events. */
+#define WATCH_DEBOUNCE_MS 100
 
 const struct sandbox_module server_modules[] = {
 	{ "orders", l_orders_open },
@@ -88,39 +96,92 @@ static const struct merchant_config *lookup_config(void *arg, const char *mercha
 	return i < 0 ? NULL : &s->cfg->merchants[i];
 }
 
+static int reload_one(struct server *s, size_t i)
+{
+	struct sandbox_env env = {
+		.merchant = &s->cfg->merchants[i], .scripts_dir = s->cfg->server.scripts_dir,
+		.db = s->db, .modules = server_modules, .translators = server_translators,
+	};
+
+	return reload_merchant(&env, &s->sandboxes[i], &s->wf[i]);
+}
+
 int server_reload(struct server *s)
 {
 	int failed = 0;
 
-	for (size_t i = 0; i < s->cfg->n_merchants; i++) {
-		const struct merchant_config *m = &s->cfg->merchants[i];
-		struct sandbox_env env = {
-			.merchant = m, .scripts_dir = s->cfg->server.scripts_dir,
-			.db = s->db, .modules = server_modules, .translators = server_translators,
-		};
-		char *err = NULL;
-		struct sandbox *sb = sandbox_new(&env, &err);
-		char labels[96];
-
-		snprintf(labels, sizeof labels, "merchant=\"%s\"", m->id);
-		if (sb == NULL) {
+	for (size_t i = 0; i < s->cfg->n_merchants; i++)
+		if (reload_one(s, i) < 0)
 			failed++;
-			log_error(s->sandboxes[i] ? "workflow reload failed; the previous version keeps running"
-			                          : "workflow failed to load",
-			    "merchant", m->id, "error", err ? err : "unknown error", NULL);
-			metrics_set("ordo_workflow_load_failed", labels, 1);
-			free(err);
-			continue;
-		}
-		metrics_set("ordo_workflow_load_failed", labels, 0);
-		if (s->sandboxes[i] != NULL)
-			log_info("workflow reloaded", "merchant", m->id, "version", sandbox_version(sb), NULL);
-		else
-			log_info("workflow loaded", "merchant", m->id, "version", sandbox_version(sb), NULL);
-		sandbox_free(s->sandboxes[i]);
-		s->sandboxes[i] = sb;
-	}
 	return failed;
+}
+
+/* A lost-events overflow reports the name "*.lua": every merchant is affected. */
+static int affects(const struct server *s, size_t i, char *const *paths, size_t n)
+{
+	if (s->sandboxes[i] == NULL || s->wf[i].error != NULL)
+		return 1;
+	for (size_t k = 0; k < n; k++) {
+		const char *slash = strrchr(paths[k], '/');
+
+		if ((slash != NULL && strcmp(slash, "/*.lua") == 0) ||
+		    sandbox_uses_file(s->sandboxes[i], paths[k]))
+			return 1;
+	}
+	return 0;
+}
+
+int server_reload_files(struct server *s, char *const *paths, size_t n)
+{
+	int failed = 0;
+
+	for (size_t i = 0; i < s->cfg->n_merchants; i++)
+		if (affects(s, i, paths, n) && reload_one(s, i) < 0)
+			failed++;
+	return failed;
+}
+
+static void on_files_changed(void *arg, char *const *paths, size_t n)
+{
+	struct server *s = arg;
+
+	if (s->stopping)
+		return;
+	for (size_t i = 0; i < n; i++)
+		log_debug("script file changed", "path", paths[i], NULL);
+	server_reload_files(s, paths, n);
+	dispatch_kick(s->dispatch);
+}
+
+/* Watch scripts/ (and below) and each workflow's folder. Without inotify
+ * the daemon still runs; SIGHUP reloads. */
+static void start_watch(struct server *s)
+{
+	const char *dir = s->cfg->server.scripts_dir;
+
+	if ((s->watch = watch_new(s->base, WATCH_DEBOUNCE_MS, on_files_changed, s)) == NULL) {
+		log_warn("cannot watch script files; reload with SIGHUP", "error", strerror(errno), NULL);
+		return;
+	}
+	if (dir != NULL && watch_add(s->watch, dir, 1) != 0)
+		log_warn("cannot watch the scripts folder", "path", dir, "error", strerror(errno), NULL);
+	for (size_t i = 0; i < s->cfg->n_merchants; i++) {
+		char *parent = strdup(s->cfg->merchants[i].workflow), *slash;
+
+		if (parent == NULL)
+			continue;
+		slash = strrchr(parent, '/');
+		if (slash == NULL)
+			strcpy(parent, ".");
+		else if (slash == parent)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (watch_add(s->watch, parent, 0) != 0)
+			log_warn("cannot watch a workflow folder", "path", parent, "error",
+			    strerror(errno), NULL);
+		free(parent);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -492,6 +553,10 @@ static void describe_metrics(void)
 	metrics_help("ordo_inbox_depth", "Events waiting in the inbox.");
 	metrics_help("ordo_handler_seconds", "Time spent in one handler run.");
 	metrics_help("ordo_workflow_load_failed", "1 while a merchant's latest script failed to load.");
+	metrics_help("ordo_workflow_loaded_timestamp_seconds",
+	    "When the running version of a merchant's script was swapped in (Unix time).");
+	metrics_help("ordo_workflow_last_failure_timestamp_seconds",
+	    "When a merchant's script last failed to load (Unix time); details in GET /api/v1/workflow.");
 	metrics_help("ordo_database_write_failing",
 	    "1 while the database refuses writes (disk full, read-only, I/O error).");
 	metrics_inc("ordo_events_processed_total", NULL, 0);
@@ -525,7 +590,8 @@ int server_run(struct ordo_config *cfg)
 	s.data_version = db_data_version(s.db);
 	s.sandboxes = calloc(cfg->n_merchants ? cfg->n_merchants : 1, sizeof *s.sandboxes);
 	s.buckets = calloc(cfg->n_merchants ? cfg->n_merchants : 1, sizeof *s.buckets);
-	if (s.sandboxes == NULL || s.buckets == NULL)
+	s.wf = calloc(cfg->n_merchants ? cfg->n_merchants : 1, sizeof *s.wf);
+	if (s.sandboxes == NULL || s.buckets == NULL || s.wf == NULL)
 		goto out;
 	for (size_t i = 0; i < cfg->n_merchants; i++) {
 		s.buckets[i].tokens = 2000 * cfg->merchants[i].webhook_rate;
@@ -577,6 +643,7 @@ int server_run(struct ordo_config *cfg)
 	    evsignal_add(s.sig_hup, NULL))
 		goto out;
 
+	start_watch(&s);
 	snprintf(port, sizeof port, "%d", bound_port(s.sock));
 	log_info("listening", "addr", cfg->server.listen_host, "port", port,
 	    "database", cfg->server.database, NULL);
@@ -606,8 +673,12 @@ out:
 		event_free(s.sig_hup);
 	if (s.depth_ev)
 		event_free(s.depth_ev);
+	watch_free(s.watch);
 	for (size_t i = 0; s.sandboxes && i < cfg->n_merchants; i++)
 		sandbox_free(s.sandboxes[i]);
+	for (size_t i = 0; s.wf && i < cfg->n_merchants; i++)
+		reload_status_free(&s.wf[i]);
+	free(s.wf);
 	free(s.sandboxes);
 	free(s.buckets);
 	db_close(s.db);

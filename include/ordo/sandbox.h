@@ -111,8 +111,39 @@ const struct merchant_config *sandbox_merchant(const struct sandbox *sb);
 struct db *sandbox_db(const struct sandbox *sb);
 /* The inbox id of the event being handled, or 0 outside a handler. */
 int64_t sandbox_event_id(const struct sandbox *sb);
-/* Short content hash of the workflow file (12 hex chars). */
+/* Short content hash (12 hex chars) of the workflow file and of every
+ * module it loaded (scripts/ and the workflow's folder), in load order: an
+ * edit to any file the state runs changes it. A module first required
+ * inside a handler, after the load, is folded in then. */
 const char *sandbox_version(const struct sandbox *sb);
+
+/* The real path of the i-th file the state loaded (0 is the workflow),
+ * or NULL past the end. Borrowed from the sandbox. */
+const char *sandbox_file(const struct sandbox *sb, size_t i);
+/* 1 when the state loaded the file at this real path. */
+int sandbox_uses_file(const struct sandbox *sb, const char *path);
+
+/* A handler of the workflow's table, where its function is defined. */
+struct sandbox_handler {
+	char *name;
+	char *file;             /* display path ("workflows/standard.lua") */
+	int line;               /* the function's first line; 0 for a C function */
+};
+
+/* What `ordo check` inspects: the handlers and the names the global table
+ * holds after the load (libraries, host modules, globals the scripts set). */
+struct sandbox_info {
+	struct sandbox_handler *handlers;
+	size_t n_handlers;
+	char **globals;
+	size_t n_globals;
+};
+
+/* Fill *info (the caller frees it with sandbox_info_free). Runs in
+ * protected mode; never raises. @return 0, or -1 (out of memory, or
+ * called from inside a handler) with *info empty. */
+int sandbox_describe(struct sandbox *sb, struct sandbox_info *info);
+void sandbox_info_free(struct sandbox_info *info);
 
 /* Tests: from the n-th allocation that grows memory during the next runs
  * on, the allocator refuses every one (a real out-of-memory at that point

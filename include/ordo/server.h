@@ -19,7 +19,9 @@ struct timers;
 
 struct evhttp_request;
 struct inbox;
+struct reload_status;
 struct sandbox;
+struct watch;
 
 /* A token bucket, in thousandths of a delivery. */
 struct bucket {
@@ -32,6 +34,8 @@ struct server {
 	struct db *db;
 	struct event_base *base;
 	struct sandbox **sandboxes;     /* one per cfg->merchants[i] */
+	struct reload_status *wf;       /* one per merchant: version, latest load error */
+	struct watch *watch;            /* workflow folders and scripts/; NULL if unavailable */
 	struct inbox *inbox;
 	struct dispatch *dispatch;
 	struct outbox *outbox;
@@ -63,6 +67,10 @@ int server_merchant_index(const struct server *s, const char *id);
 /* (Re)build every merchant's sandbox; on a failure keep the old one.
  * @return the number of merchants whose script failed to load. */
 int server_reload(struct server *s);
+
+/* Rebuild only the merchants that loaded one of these files (real paths),
+ * and those whose latest load failed. @return as server_reload. */
+int server_reload_files(struct server *s, char *const *paths, size_t n);
 
 /*
  * Run the daemon until SIGTERM/SIGINT. The config is borrowed.

@@ -152,8 +152,10 @@ def test_dead_letter_retried_from_the_command_line_while_the_daemon_runs(shop):
     (ordo.tmp / "beta.lua").write_text(TAGGING)
     before = len(ordo.records())
     ordo.send_signal(signal.SIGHUP)
-    wait_until(lambda: {r.get("merchant") for r in ordo.records()[before:]
-                        if r.get("msg") == "workflow reloaded"} == {"acme", "beta"},
+    # (The file watch may reload beta before the signal does; acme's
+    # unchanged workflow is not rebuilt.)
+    wait_until(lambda: "beta" in {r.get("merchant") for r in ordo.records()[before:]
+                                  if r.get("msg") == "workflow reloaded"},
                what="the reload")
     # The reload kicks the dispatcher; let that run go by (an order of
     # acme's is handled after it), so only the retry can wake it.

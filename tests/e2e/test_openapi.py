@@ -198,7 +198,7 @@ def test_every_documented_route_exists(ordo):
         code = None
         if r.headers.get("Content-Type", "").startswith("application/json"):
             body = r.json()
-            code = body.get("error", {}).get("code") if isinstance(body, dict) else None
+            code = (body.get("error") or {}).get("code") if isinstance(body, dict) else None
         assert code != "no_route" and r.status_code != 405, (method, url, r.status_code, r.text)
         check_response(doc, method, path, op, r)
         checked += 1

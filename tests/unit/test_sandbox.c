@@ -784,6 +784,7 @@ static void test_version(void)
 	struct merchant m1, m2, m3;
 	struct sandbox *a, *b, *c;
 	const char *v;
+	char v0[13] = "";
 
 	memset(&m1, 0, sizeof m1);
 	memset(&m2, 0, sizeof m2);
@@ -799,6 +800,28 @@ static void test_version(void)
 		CHECK_STR(sandbox_version(b), v);       /* same content */
 		CHECK(strcmp(sandbox_version(c), v) != 0);
 		CHECK(sandbox_memory(a) > 0 && sandbox_memory(a) < 8 * MiB);
+		snprintf(v0, sizeof v0, "%s", v);
+	}
+	sandbox_free(a);
+	sandbox_free(b);
+	sandbox_free(c);
+
+	/* The version covers the modules the workflow requires. */
+	write_file("scripts/vmod.lua", "return { n = 1 }\n");
+	a = open_wf(&m1, "workflows/v4.lua", "local v = require 'vmod'\nreturn {}\n", 200000, 8 * MiB);
+	write_file("scripts/vmod.lua", "return { n = 2 }\n");
+	b = open_wf(&m2, "workflows/v4.lua", "local v = require 'vmod'\nreturn {}\n", 200000, 8 * MiB);
+	c = open_wf(&m3, "workflows/v5.lua", "return {}\n", 200000, 8 * MiB);
+	CHECK(a && b && c);
+	if (a && b && c) {
+		CHECK(strcmp(sandbox_version(a), sandbox_version(b)) != 0);
+		CHECK(strcmp(sandbox_version(a), v0) != 0);
+		CHECK_STR(sandbox_version(c), v0);     /* no module: the file's own hash */
+		CHECK_HAS(sandbox_file(a, 0), "/workflows/v4.lua");
+		CHECK_HAS(sandbox_file(a, 1), "/scripts/vmod.lua");
+		CHECK(sandbox_file(a, 2) == NULL);
+		CHECK(sandbox_uses_file(a, sandbox_file(a, 1)));
+		CHECK(!sandbox_uses_file(c, sandbox_file(a, 1)));
 	}
 	sandbox_free(a);
 	sandbox_free(b);
