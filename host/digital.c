@@ -45,7 +45,7 @@ static void token_hash(const char *token, char hex[65])
 static int order_line(struct db *db, const char *merchant, int64_t order_id, int64_t line_no,
     char sku[256], int64_t *qty)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT COALESCE(l.sku, ''), l.quantity FROM order_lines l"
+	sqlite3_stmt *st = db_prepare(db, "SELECT COALESCE(l.sku, ''), l.quantity - l.canceled_quantity FROM order_lines l"
 	    " JOIN orders o ON o.id = l.order_id WHERE l.order_id = ? AND l.line_no = ? AND"
 	    " o.merchant = ?");
 	int rc;
@@ -258,6 +258,64 @@ int digital_revoke_order(struct db *db, const char *merchant, int64_t order_id, 
 		return 0;
 	snprintf(msg, sizeof msg, "Revoked %" PRId64 " download link%s and %" PRId64
 	    " license key%s", *n_grants, *n_grants == 1 ? "" : "s", *n_keys, *n_keys == 1 ? "" : "s");
+	if (orders_history(db, order_id, 0, "digital", NULL, "revoked", msg) != 0)
+		return db_fail(db, err);
+	return 0;
+}
+
+int digital_revoke_line(struct db *db, const char *merchant, int64_t order_id, int64_t line_no,
+    int64_t units, int64_t *n_grants, int64_t *n_keys, char *err)
+{
+	sqlite3_stmt *st;
+	int64_t now = clock_now_ms(), left = -1;
+	char msg[200];
+
+	*n_grants = *n_keys = 0;
+	st = db_prepare(db, "SELECT l.quantity - l.canceled_quantity FROM order_lines l JOIN orders o"
+	    " ON o.id = l.order_id WHERE l.order_id = ? AND l.line_no = ? AND o.merchant = ?");
+	if (st == NULL)
+		return db_fail(db, err);
+	sqlite3_bind_int64(st, 1, order_id);
+	sqlite3_bind_int64(st, 2, line_no);
+	db_bind_text(st, 3, merchant);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		left = sqlite3_column_int64(st, 0);
+	db_reset(st);
+	if (left < 0)
+		return fail(err, "order %" PRId64 " has no line %" PRId64, order_id, line_no);
+	/* A link serves the whole line: it goes when no unit is left. */
+	if (left == 0) {
+		st = db_prepare(db, "UPDATE digital_grants SET revoked_at = ? WHERE merchant = ? AND"
+		    " order_id = ? AND line_no = ? AND revoked_at IS NULL");
+		if (st == NULL)
+			return db_fail(db, err);
+		sqlite3_bind_int64(st, 1, now);
+		db_bind_text(st, 2, merchant);
+		sqlite3_bind_int64(st, 3, order_id);
+		sqlite3_bind_int64(st, 4, line_no);
+		if (db_step_done(st) != 0)
+			return db_fail(db, err);
+		*n_grants = db_changes(db);
+	}
+	/* One key a unit: the newest go first. */
+	st = db_prepare(db, "UPDATE license_keys SET revoked_at = ?1 WHERE id IN (SELECT id FROM"
+	    " license_keys WHERE merchant = ?2 AND order_id = ?3 AND line_no = ?4 AND revoked_at IS NULL"
+	    " ORDER BY id DESC LIMIT ?5)");
+	if (st == NULL)
+		return db_fail(db, err);
+	sqlite3_bind_int64(st, 1, now);
+	db_bind_text(st, 2, merchant);
+	sqlite3_bind_int64(st, 3, order_id);
+	sqlite3_bind_int64(st, 4, line_no);
+	sqlite3_bind_int64(st, 5, units > 0 ? units : 0);
+	if (db_step_done(st) != 0)
+		return db_fail(db, err);
+	*n_keys = db_changes(db);
+	if (*n_grants + *n_keys == 0)
+		return 0;
+	snprintf(msg, sizeof msg, "Revoked %" PRId64 " download link%s and %" PRId64
+	    " license key%s of line %" PRId64, *n_grants, *n_grants == 1 ? "" : "s", *n_keys,
+	    *n_keys == 1 ? "" : "s", line_no);
 	if (orders_history(db, order_id, 0, "digital", NULL, "revoked", msg) != 0)
 		return db_fail(db, err);
 	return 0;

@@ -50,6 +50,13 @@ json_t *digital_draw_keys(struct db *db, const struct merchant_config *m, int64_
 int digital_revoke_order(struct db *db, const char *merchant, int64_t order_id, int keys,
     int64_t *n_grants, int64_t *n_keys, char *err);
 
+/* Revoke what `units` canceled units of line `line_no` were given: the
+ * newest `units` license keys of the line, and its download links once the
+ * line has no unit left (call after the units are canceled).
+ * @return 0, with the counts; -1 with err. */
+int digital_revoke_line(struct db *db, const char *merchant, int64_t order_id, int64_t line_no,
+    int64_t units, int64_t *n_grants, int64_t *n_keys, char *err);
+
 /* {grants: [...], keys: [{sku, key, line, assigned_at, revoked_at}]} of an order. */
 json_t *digital_order(struct db *db, const char *merchant, int64_t order_id);
 
