@@ -145,9 +145,14 @@ static int check_cancel(const struct eline *l, int64_t q, const char *what, char
 	if (l->dropship)
 		return fail(err, EDITS_ECONFLICT, "%s: line %" PRId64 " is drop-shipped by a supplier;"
 		    " it cannot be canceled here", what, l->no);
+	if (active(l) == 0 && l->canceled == 0)
+		return fail(err, EDITS_ECONFLICT, "%s: line %" PRId64 " has shipped; return it instead",
+		    what, l->no);
+	if (active(l) == 0 && l->fulfilled == 0)
+		return fail(err, EDITS_ECONFLICT, "%s: line %" PRId64 " is already canceled", what, l->no);
 	if (active(l) == 0)
-		return fail(err, EDITS_ECONFLICT, l->fulfilled > 0 ? "%s: line %" PRId64 " has shipped;"
-		    " return it instead" : "%s: line %" PRId64 " is already canceled", what, l->no);
+		return fail(err, EDITS_ECONFLICT, "%s: line %" PRId64 " has no unit left to cancel (%"
+		    PRId64 " shipped, %" PRId64 " canceled)", what, l->no, l->fulfilled, l->canceled);
 	if (q > active(l))
 		return fail(err, EDITS_EINVALID, "%s: line %" PRId64 " has %" PRId64 " unit%s not"
 		    " shipped or canceled; cannot cancel %" PRId64, what, l->no, active(l),
