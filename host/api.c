@@ -32,6 +32,8 @@
  *   GET  /api/v1/orders/{id}/digital               its download grants and license keys
  *   GET  /api/v1/license-pools/{sku}               free, assigned and revoked keys
  *   POST /api/v1/license-pools/{sku}/keys          {keys: [...]}: import; duplicates reported
+ *   GET  /api/v1/digital-products                  config's and the API's
+ *   GET|PUT|DELETE /api/v1/digital-products/{sku}  PUT {file | license: true, content_type}
  *   GET  /api/v1/grants/{id}
  *   POST /api/v1/grants/{id}/revoke|extend         extend: {expires_at, downloads}
  *
@@ -1158,7 +1160,8 @@ static void pools_route(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, char **seg, int n)
 {
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	const struct digital_product *p = n >= 4 ? config_digital(m, seg[3]) : NULL;
+	struct digital_product_buf pbuf;
+	const struct digital_product *p = n >= 4 ? digital_product(s->db, m, seg[3], &pbuf) : NULL;
 	char err[DIGITAL_ERRLEN] = "";
 	json_t *body, *out;
 
@@ -1263,6 +1266,88 @@ static void grants_route(struct server *s, struct evhttp_request *req,
 	}
 	out = digital_grant_get(s->db, m->id, id);
 	http_reply_json(req, 200, json_pack("{s:o*}", "grant", out));
+}
+
+static int fail_db(char *err, size_t len, struct db *db)
+{
+	snprintf(err, len, "database error: %s", db_errmsg(db));
+	return DIGITAL_EDB;
+}
+
+/*
+ * GET /digital-products, GET|PUT|DELETE /digital-products/{sku}: the SKUs
+ * sold digitally. PUT {"file": "name under digital.assets" | "license":
+ * true, "content_type"} answers 201 for a new one, 200 for a change; a SKU
+ * in the config is config's (409).
+ */
+static void products_route(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	char err[DIGITAL_ERRLEN];
+	json_t *body, *out;
+	int rc, created = 0;
+
+	if (n == 3 && cmd == EVHTTP_REQ_GET) {
+		if ((out = digital_product_list(s->db, m)) == NULL)
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		else
+			http_reply_json(req, 200, out);
+		return;
+	}
+	if (n != 4) {
+		http_reply_error(req, 404, "not_found", "no such route");
+		return;
+	}
+	if (cmd == EVHTTP_REQ_GET) {
+		if ((out = digital_product_get(s->db, m, seg[3])) == NULL)
+			http_reply_error(req, 404, "not_found", "no digital product \"%.64s\"", seg[3]);
+		else
+			http_reply_json(req, 200, json_pack("{s:o}", "product", out));
+		return;
+	}
+	if (cmd != EVHTTP_REQ_PUT && cmd != EVHTTP_REQ_DELETE) {
+		http_reply_error(req, 405, "method_not_allowed", "use GET, PUT or DELETE");
+		return;
+	}
+	body = NULL;
+	if (cmd == EVHTTP_REQ_PUT && (body = body_object(req)) == NULL)
+		return;
+	if (db_begin(s->db) != 0) {
+		json_decref(body);
+		http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		return;
+	}
+	rc = cmd == EVHTTP_REQ_PUT ? digital_product_put(s->db, m, seg[3], body, &created, err)
+	    : digital_product_delete(s->db, m, seg[3], err);
+	json_decref(body);
+	if (rc == 0 && db_commit(s->db) != 0)
+		rc = fail_db(err, sizeof err, s->db);
+	if (rc != 0)
+		db_rollback(s->db);
+	switch (rc) {
+	case 0:
+		if (cmd == EVHTTP_REQ_DELETE)
+			http_reply_json(req, 200, json_pack("{s:b}", "deleted", 1));
+		else
+			http_reply_json(req, created ? 201 : 200, json_pack("{s:o*}", "product",
+			    digital_product_get(s->db, m, seg[3])));
+		break;
+	case DIGITAL_EINPUT:
+		http_reply_error(req, 400, "invalid_request", "%s", err);
+		break;
+	case DIGITAL_ECONFLICT:
+		http_reply_error(req, 409, "conflict", "%s", err);
+		break;
+	case DIGITAL_ENOTFOUND:
+		http_reply_error(req, 404, "not_found", "%s", err);
+		break;
+	case DIGITAL_EDB:
+		http_reply_error(req, 503, "unavailable", "%s", err);
+		break;
+	default:
+		http_reply_error(req, 422, "invalid_request", "%s", err);
+	}
 }
 
 static void edits_fail(struct evhttp_request *req, int code, const char *err)
@@ -1434,6 +1519,10 @@ void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 	}
 	if (n >= 3 && strcmp(seg[2], "license-pools") == 0) {
 		pools_route(s, req, m, seg, n);
+		return;
+	}
+	if (n >= 3 && strcmp(seg[2], "digital-products") == 0) {
+		products_route(s, req, m, seg, n);
 		return;
 	}
 	if (n >= 3 && strcmp(seg[2], "grants") == 0) {

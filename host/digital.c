@@ -65,7 +65,7 @@ static int order_line(struct db *db, const char *merchant, int64_t order_id, int
 }
 
 static const struct digital_product *line_product(struct db *db, const struct merchant_config *m,
-    int64_t order_id, int64_t line_no, int64_t *qty, char *err)
+    int64_t order_id, int64_t line_no, int64_t *qty, struct digital_product_buf *buf, char *err)
 {
 	const struct digital_product *p;
 	char sku[256] = "";
@@ -79,7 +79,7 @@ static const struct digital_product *line_product(struct db *db, const struct me
 		fail(err, "order %" PRId64 " line %" PRId64 " not found", order_id, line_no);
 		return NULL;
 	}
-	if ((p = config_digital(m, sku)) == NULL)
+	if ((p = digital_product(db, m, sku, buf)) == NULL)
 		fail(err, "line %" PRId64 " (SKU \"%.64s\") is not a digital product", line_no, sku);
 	return p;
 }
@@ -87,6 +87,7 @@ static const struct digital_product *line_product(struct db *db, const struct me
 json_t *digital_grant(struct db *db, const struct merchant_config *m, int64_t order_id,
     int64_t line_no, int64_t event_id, char *err)
 {
+	struct digital_product_buf buf;
 	const struct digital_product *p;
 	unsigned char rnd[32];
 	char token[DIGITAL_TOKEN_HEX + 1], hash[65], path[80], ts[32], msg[400], *url = NULL;
@@ -94,7 +95,7 @@ json_t *digital_grant(struct db *db, const struct merchant_config *m, int64_t or
 	sqlite3_stmt *st;
 	json_t *out;
 
-	if ((p = line_product(db, m, order_id, line_no, &qty, err)) == NULL)
+	if ((p = line_product(db, m, order_id, line_no, &qty, &buf, err)) == NULL)
 		return NULL;
 	if (p->file == NULL) {
 		fail(err, "line %" PRId64 " (SKU \"%.64s\") is a license key, not a file:"
@@ -153,6 +154,7 @@ json_t *digital_grant(struct db *db, const struct merchant_config *m, int64_t or
 json_t *digital_draw_keys(struct db *db, const struct merchant_config *m, int64_t order_id,
     int64_t line_no, int *empty, char *err)
 {
+	struct digital_product_buf buf;
 	const struct digital_product *p;
 	int64_t qty = 0, now = clock_now_ms(), free_keys = 0;
 	sqlite3_stmt *st;
@@ -161,7 +163,7 @@ json_t *digital_draw_keys(struct db *db, const struct merchant_config *m, int64_
 	int rc;
 
 	*empty = 0;
-	if ((p = line_product(db, m, order_id, line_no, &qty, err)) == NULL)
+	if ((p = line_product(db, m, order_id, line_no, &qty, &buf, err)) == NULL)
 		return NULL;
 	if (!p->license) {
 		fail(err, "line %" PRId64 " (SKU \"%.64s\") is a file, not a license key:"
@@ -493,7 +495,8 @@ static int key_ok(const char *k, size_t len)
 json_t *digital_import_keys(struct db *db, const struct merchant_config *m, const char *sku,
     const json_t *keys, char *err)
 {
-	const struct digital_product *p = config_digital(m, sku);
+	struct digital_product_buf buf;
+	const struct digital_product *p = digital_product(db, m, sku, &buf);
 	json_t *dups, *out, *pool;
 	sqlite3_stmt *st;
 	int64_t added = 0, now = clock_now_ms();

@@ -44,7 +44,8 @@ static int64_t line_arg(lua_State *L, int idx, const char *fn)
 static int l_product(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "digital", "product");
-	const struct digital_product *p = config_digital(c.m, luaL_checkstring(L, 1));
+	struct digital_product_buf buf;
+	const struct digital_product *p = digital_product(c.db, c.m, luaL_checkstring(L, 1), &buf);
 
 	if (p == NULL) {
 		lua_pushnil(L);
