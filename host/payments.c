@@ -92,12 +92,16 @@ static int load_facts(struct db *db, int64_t order_id, struct facts *f)
 	    " COALESCE(SUM(CASE WHEN p.kind = 'refund' AND p.status <> 'failed' THEN p.amount END), 0),"
 	    " COALESCE(SUM(CASE WHEN p.kind = 'capture' AND p.status <> 'failed' THEN p.amount END), 0),"
 	    " COALESCE(SUM(CASE WHEN p.kind = 'refund' AND p.status = 'succeeded' THEN p.amount END), 0),"
-	    " COALESCE(SUM(CASE WHEN p.kind = 'authorization' AND p.status <> 'failed' THEN p.amount END), 0)"
 	    /* A capture in flight uses the authorization; a void frees it only
-	     * once the gateway confirmed it. */
-	    " - COALESCE(SUM(CASE WHEN p.parent_id IS NOT NULL AND ((p.kind = 'capture' AND"
-	    "     p.status <> 'failed') OR (p.kind = 'void' AND p.status = 'succeeded'))"
-	    "     THEN p.amount END), 0)"
+	     * once the gateway confirmed it; a capture that succeeded closes
+	     * it (a partial capture releases the rest, as gateways do). */
+	    " (SELECT COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM payments c WHERE"
+	    "     c.parent_id = a.id AND c.kind = 'capture' AND c.status = 'succeeded') THEN 0"
+	    "   ELSE a.amount - (SELECT COALESCE(SUM(c.amount), 0) FROM payments c WHERE"
+	    "     c.parent_id = a.id AND ((c.kind = 'capture' AND c.status <> 'failed') OR"
+	    "     (c.kind = 'void' AND c.status = 'succeeded'))) END), 0)"
+	    "  FROM payments a WHERE a.order_id = o.id AND a.kind = 'authorization'"
+	    "  AND a.status <> 'failed')"
 	    " FROM orders o LEFT JOIN payments p ON p.order_id = o.id"
 	    " WHERE o.id = ? GROUP BY o.id");
 	int rc;
@@ -134,8 +138,10 @@ static int find_parent(struct db *db, int64_t order_id, const char *kind,
     char *ref, size_t reflen)
 {
 	sqlite3_stmt *st = db_prepare(db,
-	    "SELECT p.id, p.amount - COALESCE((SELECT SUM(c.amount) FROM payments c"
-	    "   WHERE c.parent_id = p.id AND c.status <> 'failed'), 0),"
+	    "SELECT p.id, CASE WHEN p.kind = 'authorization' AND EXISTS (SELECT 1 FROM payments c"
+	    "   WHERE c.parent_id = p.id AND c.kind = 'capture' AND c.status = 'succeeded') THEN 0"
+	    " ELSE p.amount - COALESCE((SELECT SUM(c.amount) FROM payments c"
+	    "   WHERE c.parent_id = p.id AND c.status <> 'failed'), 0) END,"
 	    " (SELECT COUNT(*) FROM payments c WHERE c.parent_id = p.id AND c.status = 'pending'),"
 	    " p.reference"
 	    " FROM payments p WHERE p.order_id = ? AND p.kind = ? AND p.gateway = ?"
