@@ -376,8 +376,10 @@ int edits_apply(struct db *db, const struct merchant_config *m, int64_t order_id
 		if (json_string_length(sku) == 0 || json_string_length(sku) > 255 ||
 		    strlen(json_string_value(sku)) != json_string_length(sku))
 			return fail(err, EDITS_EINVALID, "add[%zu]: sku must be 1 to 255 bytes of text", i);
-		if (title != NULL && json_string_length(title) > 1024)
-			return fail(err, EDITS_EINVALID, "add[%zu]: title is longer than 1024 bytes", i);
+		if (title != NULL && (json_string_length(title) > 1024 ||
+		    strlen(json_string_value(title)) != json_string_length(title)))
+			return fail(err, EDITS_EINVALID, "add[%zu]: title must be text of at most 1024"
+			    " bytes", i);
 		if (q <= 0 || q > MAX_QUANTITY)
 			return fail(err, EDITS_EINVALID, "add[%zu]: quantity must be from 1 to %d", i,
 			    MAX_QUANTITY);

@@ -67,6 +67,7 @@ function M.lines(ev, order)
   local reason = ev.reason or "canceled by the merchant"
   local ok, r = pcall(orders.cancel_lines, order, ev.lines, reason)
   if not ok then
+    if tostring(r):find("database error", 1, true) then error(r, 0) end   -- retried
     -- The order changed since the API checked (a line shipped meanwhile).
     orders.note(order, "Lines not canceled: " .. tostring(r))
     return nil

@@ -31,6 +31,7 @@ function M.requested(ev, opts)
   local why = ev.reason or "order edited"
   local ok, r = pcall(orders.edit, order, { add = ev.add, change = ev.change })
   if not ok then
+    if tostring(r):find("database error", 1, true) then error(r, 0) end   -- retried
     -- The order changed since the API checked (it shipped, or was canceled).
     orders.note(order, "Edit not applied: " .. tostring(r))
     return
