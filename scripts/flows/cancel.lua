@@ -20,6 +20,29 @@ local function refundable(order, gateway)
   return captured - refunded
 end
 
+-- Refund `amount` through our gateway, capture by capture: the host
+-- refunds one capture at a time (the newest with something left), and an
+-- edited order may have been captured more than once.
+local function refund(order, amount, gateway, why)
+  local payments_of = orders.get(order.id).payments or {}
+  local used, caps = {}, {}
+  for _, p in ipairs(payments_of) do
+    if p.kind == "refund" and p.status ~= "failed" and p.parent_id then
+      used[p.parent_id] = (used[p.parent_id] or 0) + p.amount
+    end
+    if p.kind == "capture" and p.status == "succeeded" and p.gateway == gateway then
+      caps[#caps + 1] = p
+    end
+  end
+  for i = #caps, 1, -1 do
+    local take = math.min(amount, caps[i].amount - (used[caps[i].id] or 0))
+    if take > 0 then
+      payments.refund(order, take, why)
+      amount = amount - take
+    end
+  end
+end
+
 -- After the order's total changed (lines canceled, an edit): settle the
 -- money with what the customer owes now. The rule:
 --   * more taken than the total needs: refund the difference through our
@@ -37,7 +60,7 @@ function M.settle(order, why)
     local over = b.paid - b.total
     local ours = gateway and refundable(orders.get(order.id), gateway) or 0
     local back = math.min(over, ours)
-    if back > 0 then payments.refund(order, back, why) end
+    if back > 0 then refund(order, back, gateway, why) end
     if back < over then
       orders.tag(order, "refund-on-storefront")
       orders.note(order, ("Refund %s %s on the storefront: %s"):format(
@@ -110,7 +133,7 @@ function M.requested(ev)
   if order.payment_status == "authorized" then
     payments.void(order)
   elseif ours > 0 then
-    payments.refund(order, ours, "order canceled")
+    refund(order, ours, gateway, "order canceled")
   elseif order.payment_status == "paid" or order.payment_status == "partially_paid" then
     orders.tag(order, "refund-on-storefront")
   end

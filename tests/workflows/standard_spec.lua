@@ -185,6 +185,12 @@ spec["an edit charges the difference and confirms once"] = function()
   expect_eq(o.total, 2999)
   expect_eq(amounts(o, "refund"), "500:succeeded")
   expect_eq(o.payment_status, "paid")
+  -- Canceled whole: what is left of both captures goes back.
+  event("cancel_requested", { order_id = o.id })
+  o = orders.get(o.id)
+  expect_eq(o.status, "canceled")
+  expect_eq(amounts(o, "refund"), "500:succeeded,500:succeeded,2499:succeeded")
+  expect_eq(o.payment_status, "refunded")
 end
 
 spec["an edit the order no longer allows is noted, not retried"] = function()
