@@ -265,3 +265,43 @@ def test_edit_of_a_storefront_paid_order_is_tagged_for_the_storefront(gateway, s
     assert "refund-on-storefront" not in o["tags"]        # paid 10.00, owes 10.00
     assert stock(ordo, "MUG") == {"portland": (5, 1)}
     assert ordo.dead_letters("beta") == []
+
+
+def test_units_packed_into_an_open_shipment_are_not_canceled(gateway, sink, ordo_factory):
+    ordo = start(ordo_factory, gateway, sink)
+    put_stock(ordo, "MUG", portland=3)
+    body, o = place(ordo, [("10.00", 3, "MUG", "Mug")])
+    r = ordo.api("POST", f"orders/{o['id']}/shipments", "beta",
+                 json={"location": "portland", "lines": [{"line": 1, "quantity": 2}]})
+    assert r.status_code in (200, 201), r.text
+    before = (stock(ordo, "MUG"), ordo.order(o["id"], "beta"))
+    r = ordo.api("POST", f"orders/{o['id']}/cancel", "beta", json={"lines": [{"line": 1, "quantity": 2}]})
+    assert r.status_code == 409 and "open shipment" in r.json()["error"]["message"], r.text
+    r = ordo.api("POST", f"orders/{o['id']}/edits", "beta", json={"change": [{"line": 1, "quantity": 1}]})
+    assert r.status_code == 409 and "open shipment" in r.json()["error"]["message"], r.text
+    assert (stock(ordo, "MUG"), ordo.order(o["id"], "beta")) == before
+    # The one unit not in the shipment can go.
+    assert ordo.api("POST", f"orders/{o['id']}/cancel", "beta",
+                    json={"lines": [{"line": 1, "quantity": 1}]}).status_code == 202
+    o = wait(ordo, body, lambda o: line(o, 1)["canceled_quantity"] == 1)
+    assert line(o, 1)["reserved"] == 2 and stock(ordo, "MUG") == {"portland": (3, 2)}
+    assert ordo.dead_letters("beta") == []
+
+
+def test_canceled_units_give_their_license_keys_back(sink, ordo_factory, tmp_path):
+    from test_digital import api, buy, start as start_digital
+    ordo = start_digital(ordo_factory, tmp_path, sink)
+    assert api(ordo, "POST", "license-pools/APPKEY/keys",
+               json={"keys": ["K-1", "K-2", "K-3"]}).status_code == 200
+    o = buy(ordo, "APPKEY", n=2)
+    keys = api(ordo, "GET", f"orders/{o['id']}/digital").json()["keys"]
+    assert len(keys) == 2 and all(k["revoked_at"] is None for k in keys)
+    assert api(ordo, "POST", f"orders/{o['id']}/cancel",
+               json={"lines": [{"line": 1, "quantity": 1}]}).status_code == 202
+    wait_until(lambda: sum(k["revoked_at"] is not None for k in
+                           api(ordo, "GET", f"orders/{o['id']}/digital").json()["keys"]) == 1,
+               what="one key revoked")
+    o = ordo.order(o["id"], "beta")
+    assert line(o, 1)["canceled_quantity"] == 1 and o["total"] == o["subtotal"] + o["shipping"] + o["tax"] - o["discount"]
+    assert "refund-on-storefront" in o["tags"]             # paid on the storefront
+    assert ordo.dead_letters("beta") == []
