@@ -20,7 +20,10 @@
  *   POST /api/v1/purchase-orders                   {supplier, sku, quantity, location}; Idempotency-Key optional
  *   GET  /api/v1/purchase-orders/{id}
  *   POST /api/v1/purchase-orders/{id}/receive      {quantity}; Idempotency-Key optional
- *   POST /api/v1/orders/{id}/cancel                {reason}: 202, cancel_requested for the workflow
+ *   POST /api/v1/orders/{id}/cancel                {reason, lines: [{line, quantity}]}: 202,
+ *                                                  cancel_requested for the workflow
+ *   POST /api/v1/orders/{id}/edits                 {add: [{sku, quantity, unit_price}],
+ *                                                  change: [{line, quantity}]}: 202, edit_requested
  *   POST /api/v1/orders/{id}/returns               {lines: [{line, quantity}], reason}
  *   POST /api/v1/orders/{id}/exchanges             the same plus replacement: [{sku, quantity, unit_price}]
  *   GET  /api/v1/returns?status=&limit=
@@ -29,6 +32,8 @@
  *   GET  /api/v1/orders/{id}/digital               its download grants and license keys
  *   GET  /api/v1/license-pools/{sku}               free, assigned and revoked keys
  *   POST /api/v1/license-pools/{sku}/keys          {keys: [...]}: import; duplicates reported
+ *   GET  /api/v1/digital-products                  config's and the API's
+ *   GET|PUT|DELETE /api/v1/digital-products/{sku}  PUT {file | license: true, content_type}
  *   GET  /api/v1/grants/{id}
  *   POST /api/v1/grants/{id}/revoke|extend         extend: {expires_at, downloads}
  *
@@ -56,6 +61,7 @@
 #include "ordo/clock.h"
 #include "ordo/db.h"
 #include "ordo/digital.h"
+#include "ordo/edits.h"
 #include "ordo/fulfillment.h"
 #include "ordo/inbox.h"
 #include "ordo/inventory.h"
@@ -1233,7 +1239,8 @@ static void pools_route(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, char **seg, int n)
 {
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	const struct digital_product *p = n >= 4 ? config_digital(m, seg[3]) : NULL;
+	struct digital_product_buf pbuf;
+	const struct digital_product *p = n >= 4 ? digital_product(s->db, m, seg[3], &pbuf) : NULL;
 	char err[DIGITAL_ERRLEN] = "";
 	json_t *body, *out;
 
@@ -1340,23 +1347,127 @@ static void grants_route(struct server *s, struct evhttp_request *req,
 	http_reply_json(req, 200, json_pack("{s:o*}", "grant", out));
 }
 
+static int fail_db(char *err, size_t len, struct db *db)
+{
+	snprintf(err, len, "database error: %s", db_errmsg(db));
+	return DIGITAL_EDB;
+}
+
 /*
- * POST /orders/{id}/cancel {"reason": "..."}: refused (409) for an order
- * already canceled or with a shipped line; otherwise raises
- * cancel_requested for the workflow (flows/cancel.lua does the work in the
- * event's transaction) and answers 202. An Idempotency-Key makes a retry
- * the same event.
+ * GET /digital-products, GET|PUT|DELETE /digital-products/{sku}: the SKUs
+ * sold digitally. PUT {"file": "name under digital.assets" | "license":
+ * true, "content_type"} answers 201 for a new one, 200 for a change; a SKU
+ * in the config is config's (409).
  */
-static void order_cancel(struct server *s, struct evhttp_request *req,
-    const struct merchant_config *m, const char *idtext)
+static void products_route(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	char err[DIGITAL_ERRLEN];
+	json_t *body, *out;
+	int rc, created = 0;
+
+	if (n == 3 && cmd == EVHTTP_REQ_GET) {
+		if ((out = digital_product_list(s->db, m)) == NULL)
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		else
+			http_reply_json(req, 200, out);
+		return;
+	}
+	if (n != 4) {
+		http_reply_error(req, 404, "not_found", "no such route");
+		return;
+	}
+	if (cmd == EVHTTP_REQ_GET) {
+		if ((out = digital_product_get(s->db, m, seg[3])) == NULL)
+			http_reply_error(req, 404, "not_found", "no digital product \"%.64s\"", seg[3]);
+		else
+			http_reply_json(req, 200, json_pack("{s:o}", "product", out));
+		return;
+	}
+	if (cmd != EVHTTP_REQ_PUT && cmd != EVHTTP_REQ_DELETE) {
+		http_reply_error(req, 405, "method_not_allowed", "use GET, PUT or DELETE");
+		return;
+	}
+	body = NULL;
+	if (cmd == EVHTTP_REQ_PUT && (body = body_object(req)) == NULL)
+		return;
+	if (db_begin(s->db) != 0) {
+		json_decref(body);
+		http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		return;
+	}
+	rc = cmd == EVHTTP_REQ_PUT ? digital_product_put(s->db, m, seg[3], body, &created, err)
+	    : digital_product_delete(s->db, m, seg[3], err);
+	json_decref(body);
+	if (rc == 0 && db_commit(s->db) != 0)
+		rc = fail_db(err, sizeof err, s->db);
+	if (rc != 0)
+		db_rollback(s->db);
+	switch (rc) {
+	case 0:
+		if (cmd == EVHTTP_REQ_DELETE)
+			http_reply_json(req, 200, json_pack("{s:b}", "deleted", 1));
+		else
+			http_reply_json(req, created ? 201 : 200, json_pack("{s:o*}", "product",
+			    digital_product_get(s->db, m, seg[3])));
+		break;
+	case DIGITAL_EINPUT:
+		http_reply_error(req, 400, "invalid_request", "%s", err);
+		break;
+	case DIGITAL_ECONFLICT:
+		http_reply_error(req, 409, "conflict", "%s", err);
+		break;
+	case DIGITAL_ENOTFOUND:
+		http_reply_error(req, 404, "not_found", "%s", err);
+		break;
+	case DIGITAL_EDB:
+		http_reply_error(req, 503, "unavailable", "%s", err);
+		break;
+	default:
+		http_reply_error(req, 422, "invalid_request", "%s", err);
+	}
+}
+
+static void edits_fail(struct evhttp_request *req, int code, const char *err)
+{
+	switch (code) {
+	case EDITS_EINPUT:
+		http_reply_error(req, 400, "invalid_request", "%s", err);
+		break;
+	case EDITS_ECONFLICT:
+		http_reply_error(req, 409, "conflict", "%s", err);
+		break;
+	case EDITS_ENOTFOUND:
+		http_reply_error(req, 404, "not_found", "%s", err);
+		break;
+	case EDITS_EDB:
+		http_reply_error(req, 503, "unavailable", "%s", err);
+		break;
+	default:
+		http_reply_error(req, 422, "invalid_request", "%s", err);
+	}
+}
+
+/*
+ * POST /orders/{id}/cancel {"reason": "...", "lines": [{line, quantity}]}:
+ * refused (409) for an order already canceled or with a shipped line (or,
+ * with lines, what edits_cancel_lines refuses); otherwise raises
+ * cancel_requested for the workflow (flows/cancel.lua does the work in the
+ * event's transaction) and answers 202. POST /orders/{id}/edits {add,
+ * change} raises edit_requested the same way (flows/edits.lua). An
+ * Idempotency-Key makes a retry the same event (answered 202, replayed).
+ */
+static void order_change(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, const char *idtext, int is_edit)
 {
 	const char *idem = http_header(req, "Idempotency-Key");
-	json_t *body, *order, *line;
-	const json_t *reason;
-	char dedup[200], okey[400];
+	json_t *body, *order, *line, *payload;
+	const json_t *reason, *lines;
+	char dedup[200], okey[400], err[EDITS_ERRLEN];
 	int64_t oid, eid;
 	size_t i;
-	int dup = 0;
+	int dup = 0, rc;
 
 	if (parse_id(idtext, &oid) != 0 ||
 	    (order = orders_get(s->db, m->id, oid, ORDERS_LINES)) == NULL) {
@@ -1368,6 +1479,7 @@ static void order_cancel(struct server *s, struct evhttp_request *req,
 		return;
 	}
 	reason = json_object_get(body, "reason");
+	lines = json_object_get(body, "lines");
 	if (reason != NULL && (!json_is_string(reason) || json_string_length(reason) == 0 ||
 	    json_string_length(reason) > 500)) {
 		http_reply_error(req, 422, "invalid_request", "reason must be text of 1 to 500 bytes");
@@ -1377,24 +1489,57 @@ static void order_cancel(struct server *s, struct evhttp_request *req,
 		http_reply_error(req, 400, "invalid_parameter", "Idempotency-Key must be 1 to 128 bytes");
 		goto out;
 	}
-	if (strcmp(json_string_value(json_object_get(order, "status")), "canceled") == 0) {
-		http_reply_error(req, 409, "conflict", "order %" PRId64 " is already canceled", oid);
-		goto out;
-	}
-	json_array_foreach(json_object_get(order, "lines"), i, line) {
-		if (json_integer_value(json_object_get(line, "fulfilled_quantity")) > 0) {
-			http_reply_error(req, 409, "conflict", "order %" PRId64 " line %" JSON_INTEGER_FORMAT
-			    " has shipped; it cannot be canceled (return it instead)", oid,
-			    json_integer_value(json_object_get(line, "line_no")));
+	snprintf(dedup, sizeof dedup, "%s:%s", is_edit ? "edit" : "cancel", idem ? idem : "");
+	if (idem != NULL) {
+		/* A repeat answers what the first did, whatever changed since. */
+		sqlite3_stmt *st = db_prepare(s->db, "SELECT id FROM inbox WHERE merchant = ? AND"
+		    " dedup_key = ?");
+
+		eid = 0;
+		if (st != NULL) {
+			db_bind_text(st, 1, m->id);
+			db_bind_text(st, 2, dedup);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				eid = sqlite3_column_int64(st, 0);
+			db_reset(st);
+		}
+		if (eid > 0) {
+			http_reply_json(req, 202, json_pack("{s:I,s:b}", "event_id", (json_int_t)eid,
+			    "replayed", 1));
 			goto out;
 		}
 	}
+	if (is_edit) {
+		rc = edits_apply(s->db, m, oid, body, 1, 0, NULL, err);
+	} else if (lines != NULL) {
+		rc = edits_cancel_lines(s->db, m, oid, lines, json_string_value(reason), 1, 0, NULL, err);
+	} else {
+		rc = 0;
+		if (strcmp(json_string_value(json_object_get(order, "status")), "canceled") == 0) {
+			http_reply_error(req, 409, "conflict", "order %" PRId64 " is already canceled", oid);
+			goto out;
+		}
+		json_array_foreach(json_object_get(order, "lines"), i, line) {
+			if (json_integer_value(json_object_get(line, "fulfilled_quantity")) > 0) {
+				http_reply_error(req, 409, "conflict", "order %" PRId64 " line %"
+				    JSON_INTEGER_FORMAT " has shipped; it cannot be canceled (return it"
+				    " instead)", oid, json_integer_value(json_object_get(line, "line_no")));
+				goto out;
+			}
+		}
+	}
+	if (rc != 0) {
+		edits_fail(req, rc, err);
+		goto out;
+	}
 	snprintf(okey, sizeof okey, "%s:%s", json_string_value(json_object_get(order, "channel")),
 	    json_string_value(json_object_get(order, "external_id")));
-	snprintf(dedup, sizeof dedup, "cancel:%s", idem ? idem : "");
-	if (db_begin(s->db) != 0 || (eid = raise_event(s->db, m->id, "cancel_requested",
-	    json_pack("{s:I,s:O*}", "order_id", (json_int_t)oid, "reason", reason), okey,
-	    idem ? dedup : NULL, &dup)) < 0 || db_commit(s->db) != 0) {
+	payload = is_edit ? json_pack("{s:I,s:O*,s:O*,s:O*}", "order_id", (json_int_t)oid, "add",
+	    json_object_get(body, "add"), "change", json_object_get(body, "change"), "reason", reason)
+	    : json_pack("{s:I,s:O*,s:O*}", "order_id", (json_int_t)oid, "reason", reason, "lines", lines);
+	if (db_begin(s->db) != 0 || (eid = raise_event(s->db, m->id, is_edit ? "edit_requested" :
+	    "cancel_requested", payload, okey, idem ? dedup : NULL, &dup)) < 0 ||
+	    db_commit(s->db) != 0) {
 		db_rollback(s->db);
 		http_reply_error(req, 503, "unavailable", "the database is unavailable");
 		goto out;
@@ -1425,11 +1570,12 @@ static void r_get_order(struct server *s, struct evhttp_request *req,
 	get_order(s, req, m, seg[3]);
 }
 
-static void r_order_cancel(struct server *s, struct evhttp_request *req,
+/* POST /orders/{id}/cancel and /orders/{id}/edits */
+static void r_order_change(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, char **seg, int n)
 {
 	(void)n;
-	order_cancel(s, req, m, seg[3]);
+	order_change(s, req, m, seg[3], strcmp(seg[4], "edits") == 0);
 }
 
 static void r_order_shipment(struct server *s, struct evhttp_request *req,
@@ -1488,7 +1634,8 @@ static void r_workflow(struct server *s, struct evhttp_request *req,
 const struct route api_routes[] = {
 	{ "GET", "/api/v1/orders", r_list_orders },
 	{ "GET", "/api/v1/orders/{id}", r_get_order },
-	{ "POST", "/api/v1/orders/{id}/cancel", r_order_cancel },
+	{ "POST", "/api/v1/orders/{id}/cancel", r_order_change },
+	{ "POST", "/api/v1/orders/{id}/edits", r_order_change },
 	{ "POST", "/api/v1/orders/{id}/shipments", r_order_shipment },
 	{ "POST", "/api/v1/orders/{id}/returns", r_order_return },
 	{ "POST", "/api/v1/orders/{id}/exchanges", r_order_return },
@@ -1527,6 +1674,10 @@ const struct route api_routes[] = {
 	{ "POST", "/api/v1/returns/{id}/close", returns_route },
 	{ "GET", "/api/v1/license-pools/{sku}", pools_route },
 	{ "POST", "/api/v1/license-pools/{sku}/keys", pools_route },
+	{ "GET", "/api/v1/digital-products", products_route },
+	{ "GET", "/api/v1/digital-products/{sku}", products_route },
+	{ "PUT", "/api/v1/digital-products/{sku}", products_route },
+	{ "DELETE", "/api/v1/digital-products/{sku}", products_route },
 	{ "GET", "/api/v1/grants/{id}", grants_route },
 	{ "POST", "/api/v1/grants/{id}/revoke", grants_route },
 	{ "POST", "/api/v1/grants/{id}/extend", grants_route },

@@ -457,6 +457,22 @@ static const char *const migrations[] = {
 	"  created_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (merchant, order_id, external_id)"
 	") STRICT, WITHOUT ROWID;",
+
+	/* 12: units of a line canceled before they shipped (quantity keeps
+	 * what was ordered: it must stay > 0), and digital products set by API */
+	"ALTER TABLE order_lines ADD COLUMN canceled_quantity INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (canceled_quantity >= 0 AND canceled_quantity + fulfilled_quantity <= quantity);"
+	"CREATE TABLE digital_products ("
+	"  merchant TEXT NOT NULL,"
+	"  sku TEXT NOT NULL,"
+	"  file TEXT,"                        /* relative to digital.assets; NULL for a key */
+	"  license INTEGER NOT NULL DEFAULT 0 CHECK (license IN (0, 1)),"
+	"  content_type TEXT,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  CHECK ((file IS NULL) = (license = 1)),"
+	"  PRIMARY KEY (merchant, sku)"
+	") STRICT, WITHOUT ROWID;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

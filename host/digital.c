@@ -45,7 +45,7 @@ static void token_hash(const char *token, char hex[65])
 static int order_line(struct db *db, const char *merchant, int64_t order_id, int64_t line_no,
     char sku[256], int64_t *qty)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT COALESCE(l.sku, ''), l.quantity FROM order_lines l"
+	sqlite3_stmt *st = db_prepare(db, "SELECT COALESCE(l.sku, ''), l.quantity - l.canceled_quantity FROM order_lines l"
 	    " JOIN orders o ON o.id = l.order_id WHERE l.order_id = ? AND l.line_no = ? AND"
 	    " o.merchant = ?");
 	int rc;
@@ -65,7 +65,7 @@ static int order_line(struct db *db, const char *merchant, int64_t order_id, int
 }
 
 static const struct digital_product *line_product(struct db *db, const struct merchant_config *m,
-    int64_t order_id, int64_t line_no, int64_t *qty, char *err)
+    int64_t order_id, int64_t line_no, int64_t *qty, struct digital_product_buf *buf, char *err)
 {
 	const struct digital_product *p;
 	char sku[256] = "";
@@ -79,7 +79,7 @@ static const struct digital_product *line_product(struct db *db, const struct me
 		fail(err, "order %" PRId64 " line %" PRId64 " not found", order_id, line_no);
 		return NULL;
 	}
-	if ((p = config_digital(m, sku)) == NULL)
+	if ((p = digital_product(db, m, sku, buf)) == NULL)
 		fail(err, "line %" PRId64 " (SKU \"%.64s\") is not a digital product", line_no, sku);
 	return p;
 }
@@ -87,6 +87,7 @@ static const struct digital_product *line_product(struct db *db, const struct me
 json_t *digital_grant(struct db *db, const struct merchant_config *m, int64_t order_id,
     int64_t line_no, int64_t event_id, char *err)
 {
+	struct digital_product_buf buf;
 	const struct digital_product *p;
 	unsigned char rnd[32];
 	char token[DIGITAL_TOKEN_HEX + 1], hash[65], path[80], ts[32], msg[400], *url = NULL;
@@ -94,7 +95,7 @@ json_t *digital_grant(struct db *db, const struct merchant_config *m, int64_t or
 	sqlite3_stmt *st;
 	json_t *out;
 
-	if ((p = line_product(db, m, order_id, line_no, &qty, err)) == NULL)
+	if ((p = line_product(db, m, order_id, line_no, &qty, &buf, err)) == NULL)
 		return NULL;
 	if (p->file == NULL) {
 		fail(err, "line %" PRId64 " (SKU \"%.64s\") is a license key, not a file:"
@@ -153,6 +154,7 @@ json_t *digital_grant(struct db *db, const struct merchant_config *m, int64_t or
 json_t *digital_draw_keys(struct db *db, const struct merchant_config *m, int64_t order_id,
     int64_t line_no, int *empty, char *err)
 {
+	struct digital_product_buf buf;
 	const struct digital_product *p;
 	int64_t qty = 0, now = clock_now_ms(), free_keys = 0;
 	sqlite3_stmt *st;
@@ -161,7 +163,7 @@ json_t *digital_draw_keys(struct db *db, const struct merchant_config *m, int64_
 	int rc;
 
 	*empty = 0;
-	if ((p = line_product(db, m, order_id, line_no, &qty, err)) == NULL)
+	if ((p = line_product(db, m, order_id, line_no, &qty, &buf, err)) == NULL)
 		return NULL;
 	if (!p->license) {
 		fail(err, "line %" PRId64 " (SKU \"%.64s\") is a file, not a license key:"
@@ -258,6 +260,64 @@ int digital_revoke_order(struct db *db, const char *merchant, int64_t order_id, 
 		return 0;
 	snprintf(msg, sizeof msg, "Revoked %" PRId64 " download link%s and %" PRId64
 	    " license key%s", *n_grants, *n_grants == 1 ? "" : "s", *n_keys, *n_keys == 1 ? "" : "s");
+	if (orders_history(db, order_id, 0, "digital", NULL, "revoked", msg) != 0)
+		return db_fail(db, err);
+	return 0;
+}
+
+int digital_revoke_line(struct db *db, const char *merchant, int64_t order_id, int64_t line_no,
+    int64_t units, int64_t *n_grants, int64_t *n_keys, char *err)
+{
+	sqlite3_stmt *st;
+	int64_t now = clock_now_ms(), left = -1;
+	char msg[200];
+
+	*n_grants = *n_keys = 0;
+	st = db_prepare(db, "SELECT l.quantity - l.canceled_quantity FROM order_lines l JOIN orders o"
+	    " ON o.id = l.order_id WHERE l.order_id = ? AND l.line_no = ? AND o.merchant = ?");
+	if (st == NULL)
+		return db_fail(db, err);
+	sqlite3_bind_int64(st, 1, order_id);
+	sqlite3_bind_int64(st, 2, line_no);
+	db_bind_text(st, 3, merchant);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		left = sqlite3_column_int64(st, 0);
+	db_reset(st);
+	if (left < 0)
+		return fail(err, "order %" PRId64 " has no line %" PRId64, order_id, line_no);
+	/* A link serves the whole line: it goes when no unit is left. */
+	if (left == 0) {
+		st = db_prepare(db, "UPDATE digital_grants SET revoked_at = ? WHERE merchant = ? AND"
+		    " order_id = ? AND line_no = ? AND revoked_at IS NULL");
+		if (st == NULL)
+			return db_fail(db, err);
+		sqlite3_bind_int64(st, 1, now);
+		db_bind_text(st, 2, merchant);
+		sqlite3_bind_int64(st, 3, order_id);
+		sqlite3_bind_int64(st, 4, line_no);
+		if (db_step_done(st) != 0)
+			return db_fail(db, err);
+		*n_grants = db_changes(db);
+	}
+	/* One key a unit: the newest go first. */
+	st = db_prepare(db, "UPDATE license_keys SET revoked_at = ?1 WHERE id IN (SELECT id FROM"
+	    " license_keys WHERE merchant = ?2 AND order_id = ?3 AND line_no = ?4 AND revoked_at IS NULL"
+	    " ORDER BY id DESC LIMIT ?5)");
+	if (st == NULL)
+		return db_fail(db, err);
+	sqlite3_bind_int64(st, 1, now);
+	db_bind_text(st, 2, merchant);
+	sqlite3_bind_int64(st, 3, order_id);
+	sqlite3_bind_int64(st, 4, line_no);
+	sqlite3_bind_int64(st, 5, units > 0 ? units : 0);
+	if (db_step_done(st) != 0)
+		return db_fail(db, err);
+	*n_keys = db_changes(db);
+	if (*n_grants + *n_keys == 0)
+		return 0;
+	snprintf(msg, sizeof msg, "Revoked %" PRId64 " download link%s and %" PRId64
+	    " license key%s of line %" PRId64, *n_grants, *n_grants == 1 ? "" : "s", *n_keys,
+	    *n_keys == 1 ? "" : "s", line_no);
 	if (orders_history(db, order_id, 0, "digital", NULL, "revoked", msg) != 0)
 		return db_fail(db, err);
 	return 0;
@@ -435,7 +495,8 @@ static int key_ok(const char *k, size_t len)
 json_t *digital_import_keys(struct db *db, const struct merchant_config *m, const char *sku,
     const json_t *keys, char *err)
 {
-	const struct digital_product *p = config_digital(m, sku);
+	struct digital_product_buf buf;
+	const struct digital_product *p = digital_product(db, m, sku, &buf);
 	json_t *dups, *out, *pool;
 	sqlite3_stmt *st;
 	int64_t added = 0, now = clock_now_ms();

@@ -160,6 +160,7 @@ void download_serve(struct db *db, const struct ordo_config *cfg, struct evhttp_
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	const struct merchant_config *m;
+	struct digital_product_buf pbuf;
 	const struct digital_product *p;
 	struct digital_hit hit;
 	int64_t size = 0, first = 0, last = 0, now = clock_now_ms();
@@ -249,7 +250,7 @@ void download_serve(struct db *db, const struct ordo_config *cfg, struct evhttp_
 	}
 	if (size == 0)
 		close(fd);
-	p = config_digital(m, hit.sku);
+	p = digital_product(db, m, hit.sku, &pbuf);
 	evhttp_add_header(out, "Content-Type", p && p->content_type ? p->content_type :
 	    content_type(hit.file));
 	disposition(hit.file, hdr, sizeof hdr);

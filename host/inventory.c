@@ -382,8 +382,8 @@ static int load_lines(struct db *db, const char *merchant, int64_t order_id, str
 	if (owned == 0)
 		return fail(err, "order %" PRId64 " not found", order_id);
 	/* A drop-shipped line is handled whole: the supplier ships it. */
-	st = db_prepare(db, "SELECT l.line_no, l.sku, l.quantity,"
-	    " CASE WHEN l.fulfillment = 'dropship' THEN l.quantity ELSE"
+	st = db_prepare(db, "SELECT l.line_no, l.sku, l.quantity - l.canceled_quantity,"
+	    " CASE WHEN l.fulfillment = 'dropship' THEN l.quantity - l.canceled_quantity ELSE"
 	    " COALESCE((SELECT SUM(r.quantity) FROM reservations r WHERE r.order_id = l.order_id"
 	    "   AND r.line_no = l.line_no AND r.status <> 'released'), 0) +"
 	    " COALESCE((SELECT SUM(b.quantity) FROM backorders b WHERE b.order_id = l.order_id"
@@ -707,6 +707,123 @@ int64_t inv_release(struct db *db, const struct merchant_config *m, int64_t orde
 out:
 	free(h);
 	return total;
+}
+
+int64_t inv_release_units(struct db *db, const struct merchant_config *m, int64_t order_id,
+    int line, int64_t units, const char *reason, int64_t event_id, char *err)
+{
+	int64_t need = units, freed = 0;
+	char sku[256] = "";
+	sqlite3_stmt *st;
+	int owned = orders_owned(db, m->id, order_id);
+
+	if (owned <= 0)
+		return owned < 0 ? db_fail(db, err) : fail(err, "order %" PRId64 " not found", order_id);
+	if (line <= 0 || units <= 0)
+		return fail(err, "give a line and a positive number of units");
+	/* Units still waiting in the queue go first: newest entry first. */
+	while (need > 0) {
+		int64_t id, q, take;
+
+		st = db_prepare(db, "SELECT id, quantity FROM backorders WHERE order_id = ? AND"
+		    " line_no = ? AND status = 'waiting' ORDER BY id DESC LIMIT 1");
+		if (st == NULL)
+			return db_fail(db, err);
+		sqlite3_bind_int64(st, 1, order_id);
+		sqlite3_bind_int(st, 2, line);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			db_reset(st);
+			break;
+		}
+		id = sqlite3_column_int64(st, 0);
+		q = sqlite3_column_int64(st, 1);
+		db_reset(st);
+		take = q < need ? q : need;
+		st = db_prepare(db, "UPDATE backorders SET quantity = ?1, status = CASE WHEN ?1 = 0"
+		    " THEN 'canceled' ELSE status END WHERE id = ?2");
+		if (st == NULL)
+			return db_fail(db, err);
+		sqlite3_bind_int64(st, 1, q - take);
+		sqlite3_bind_int64(st, 2, id);
+		if (db_step_done(st) != 0)
+			return db_fail(db, err);
+		need -= take;
+		freed += take;
+	}
+	/* Then reservations not packed into an open shipment, newest first. */
+	while (need > 0) {
+		int64_t id, q, take, held, open;
+		char loc[72];
+
+		st = db_prepare(db, "SELECT r.id, r.quantity, r.sku, r.location FROM reservations r"
+		    " WHERE r.order_id = ?1 AND r.line_no = ?2 AND r.status = 'reserved'"
+		    " AND (SELECT COALESCE(SUM(x.quantity), 0) FROM reservations x WHERE x.order_id = ?1"
+		    "   AND x.line_no = ?2 AND x.location = r.location AND x.status = 'reserved') >"
+		    " (SELECT COALESCE(SUM(sl.quantity), 0) FROM shipment_lines sl JOIN shipments s"
+		    "   ON s.id = sl.shipment_id WHERE s.order_id = ?1 AND sl.line_no = ?2"
+		    "   AND s.location = r.location AND s.status IN ('pending','picked','packed'))"
+		    " ORDER BY r.id DESC LIMIT 1");
+		if (st == NULL)
+			return db_fail(db, err);
+		sqlite3_bind_int64(st, 1, order_id);
+		sqlite3_bind_int(st, 2, line);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			db_reset(st);
+			break;
+		}
+		id = sqlite3_column_int64(st, 0);
+		q = sqlite3_column_int64(st, 1);
+		snprintf(sku, sizeof sku, "%s", (const char *)sqlite3_column_text(st, 2));
+		snprintf(loc, sizeof loc, "%s", (const char *)sqlite3_column_text(st, 3));
+		db_reset(st);
+		st = db_prepare(db, "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM reservations WHERE"
+		    " order_id = ?1 AND line_no = ?2 AND location = ?3 AND status = 'reserved'),"
+		    " (SELECT COALESCE(SUM(sl.quantity), 0) FROM shipment_lines sl JOIN shipments s"
+		    "   ON s.id = sl.shipment_id WHERE s.order_id = ?1 AND sl.line_no = ?2"
+		    "   AND s.location = ?3 AND s.status IN ('pending','picked','packed'))");
+		if (st == NULL)
+			return db_fail(db, err);
+		sqlite3_bind_int64(st, 1, order_id);
+		sqlite3_bind_int(st, 2, line);
+		db_bind_text(st, 3, loc);
+		held = open = 0;
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			held = sqlite3_column_int64(st, 0);
+			open = sqlite3_column_int64(st, 1);
+		}
+		db_reset(st);
+		take = q < need ? q : need;
+		if (take > held - open)
+			take = held - open;
+		st = db_prepare(db, take == q ? "UPDATE reservations SET status = 'released' WHERE id = ?2"
+		    : "UPDATE reservations SET quantity = quantity - ?1 WHERE id = ?2");
+		if (st == NULL)
+			return db_fail(db, err);
+		sqlite3_bind_int64(st, 1, take);
+		sqlite3_bind_int64(st, 2, id);
+		if (db_step_done(st) != 0)
+			return db_fail(db, err);
+		st = db_prepare(db, "UPDATE stock SET reserved = reserved - ?, updated_at = ? WHERE"
+		    " merchant = ? AND sku = ? AND location = ?");
+		if (st == NULL)
+			return db_fail(db, err);
+		sqlite3_bind_int64(st, 1, take);
+		sqlite3_bind_int64(st, 2, clock_now_ms());
+		db_bind_text(st, 3, m->id);
+		db_bind_text(st, 4, sku);
+		db_bind_text(st, 5, loc);
+		if (db_step_done(st) != 0 || ledger(db, m->id, sku, loc, "release", 0, -take, reason,
+		    order_id, event_id) != 0)
+			return db_fail(db, err);
+		need -= take;
+		freed += take;
+		/* What was freed goes to whoever waits for it. */
+		if (allocate(db, m, sku, event_id, err) != 0)
+			return -1;
+	}
+	if (orders_refresh(db, order_id, event_id) != 0)
+		return db_fail(db, err);
+	return freed;
 }
 
 json_t *inv_list(struct db *db, const char *merchant, const char *sku, const char *location,

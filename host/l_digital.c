@@ -7,6 +7,9 @@
  *   digital.draw_keys(order, line)   -> {"KEY-1", ...}, one per unit; or
  *                                       nil, "license_pool_empty: ..." (none drawn)
  *   digital.revoke(order [, {keys=true}]) -> {grants=n, keys=n}
+ *   digital.revoke(order, {line=n, units=q}) -> {grants=n, keys=n}
+ *                                       canceled units of one line: q keys, and
+ *                                       its links once no unit is left
  *   digital.get(order)               -> {grants={...}, keys={...}}
  *
  * `line` is a line number or a line table (its line_no). Each writing call
@@ -41,7 +44,8 @@ static int64_t line_arg(lua_State *L, int idx, const char *fn)
 static int l_product(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "digital", "product");
-	const struct digital_product *p = config_digital(c.m, luaL_checkstring(L, 1));
+	struct digital_product_buf buf;
+	const struct digital_product *p = digital_product(c.db, c.m, luaL_checkstring(L, 1), &buf);
 
 	if (p == NULL) {
 		lua_pushnil(L);
@@ -97,16 +101,26 @@ static int revoke_body(lua_State *L)
 	struct lbind_ctx c = lbind_context(L, "digital", "revoke");
 	int64_t order = lbind_order(L, &c, 1, "digital", "revoke"), ng = 0, nk = 0;
 	char err[DIGITAL_ERRLEN];
-	int keys = 0;
+	lua_Integer line = 0, units = 0;
+	int keys = 0, rc;
 
 	if (lua_istable(L, 2)) {
 		lua_getfield(L, 2, "keys");
 		keys = lua_toboolean(L, -1);
-		lua_pop(L, 1);
+		lua_getfield(L, 2, "line");
+		line = lua_tointeger(L, -1);
+		lua_getfield(L, 2, "units");
+		units = lua_tointeger(L, -1);
+		lua_pop(L, 3);
+		if (line < 0 || units < 0 || (line > 0) != (units > 0))
+			return luaL_error(L, "digital.revoke: give {line = n, units = q} (both positive)"
+			    " or neither");
 	} else if (!lua_isnoneornil(L, 2)) {
 		return luaL_error(L, "digital.revoke: options must be a table such as {keys = true}");
 	}
-	if (digital_revoke_order(c.db, c.merchant, order, keys, &ng, &nk, err) != 0)
+	rc = line > 0 ? digital_revoke_line(c.db, c.merchant, order, line, units, &ng, &nk, err)
+	    : digital_revoke_order(c.db, c.merchant, order, keys, &ng, &nk, err);
+	if (rc != 0)
 		return luaL_error(L, "digital.revoke: %s", err);
 	lua_createtable(L, 0, 2);
 	lua_pushinteger(L, ng);

@@ -5,7 +5,8 @@
  *       plan: {{line=, location=, quantity=}, ...}; without one, each line
  *       from the locations in priority order
  *   inventory.backorder(order, lines)  lines: {{line=, quantity=}, ...}
- *   inventory.release(order [, line [, reason]]) -> units released
+ *   inventory.release(order [, line [, reason [, units]]]) -> units released
+ *                                      (units: only that many of the line, canceled)
  *   inventory.available(sku)           -> {location = units, ...}
  *   inventory.receive(sku, location, n [, reason]), inventory.adjust(...),
  *   inventory.restock(sku, location, n [, reason])   (a return)
@@ -70,11 +71,15 @@ static int release_body(lua_State *L)
 	int64_t id = lbind_order(L, &c, 1, "inventory", "release"), n;
 	lua_Integer line = luaL_optinteger(L, 2, 0);
 	const char *reason = luaL_optstring(L, 3, NULL);
+	lua_Integer units = luaL_optinteger(L, 4, 0);
 	char err[INV_ERRLEN];
 
 	if (line < 0 || line > 100000)
 		return luaL_error(L, "inventory.release: no line %d", (int)line);
-	if ((n = inv_release(c.db, c.m, id, (int)line, reason, c.event_id, err)) < 0)
+	if (units < 0 || (units > 0 && line == 0))
+		return luaL_error(L, "inventory.release: units need a line and must be positive");
+	if ((n = units > 0 ? inv_release_units(c.db, c.m, id, (int)line, units, reason, c.event_id, err)
+	    : inv_release(c.db, c.m, id, (int)line, reason, c.event_id, err)) < 0)
 		return luaL_error(L, "inventory.release: %s", err);
 	lua_pushinteger(L, n);
 	return 1;

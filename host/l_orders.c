@@ -11,6 +11,12 @@
  *       refund: ev.refund ({external_id=, amount=, references={...}}); see
  *       orders_storefront_refund(): a refund ordo sent itself, reported back
  *       by the storefront, is matched and not counted twice
+ *   orders.cancel_lines(ref, {{line=, quantity=}, ...} [, reason])
+ *       -> {all=, amount=, total=, lines={{line=, sku=, quantity=, amount=}}}
+ *       units canceled and the total lowered (edits.h); all = true: the
+ *       request covers the whole order and nothing changed (cancel it whole)
+ *   orders.edit(ref, {add={{sku=, quantity=, unit_price=}}, change={{line=, quantity=}}})
+ *       -> {delta=, old_total=, total=, added={...}, increased={...}, decreased={...}}
  *
  * A ref is an order id, an order table (its `id`), or {channel=,
  * external_id=}. Everything is scoped to the sandbox's merchant: another
@@ -24,6 +30,7 @@
 
 #include <lauxlib.h>
 
+#include "ordo/edits.h"
 #include "ordo/l_orders.h"
 #include "ordo/lbind.h"
 #include "ordo/luajson.h"
@@ -169,7 +176,59 @@ static int l_storefront_refund(lua_State *L)
 	return lbind_atomic(L, context(L, "storefront_refund").db, storefront_refund_body);
 }
 
+/* orders.cancel_lines(ref, lines [, reason]) and orders.edit(ref, edit):
+ * the C checks and line changes of edits.h, then the result as a table.
+ * A refusal raises with the host's message. */
+static int cancel_lines_body(lua_State *L)
+{
+	struct lbind_ctx c = context(L, "cancel_lines");
+	int64_t id = ref_existing(L, &c, 1, "cancel_lines");
+	const char *reason = luaL_optstring(L, 3, NULL);
+	char err[EDITS_ERRLEN];
+	struct lbind_jbox *in, *res;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	in = lbind_jbox_new(L);
+	res = lbind_jbox_new(L);
+	if ((in->v = luajson_from_lua(L, 2, err, sizeof err)) == NULL)
+		return luaL_error(L, "orders.cancel_lines: %s", err);
+	if (edits_cancel_lines(c.db, c.m, id, in->v, reason, 0, c.event_id, &res->v, err) != 0)
+		return luaL_error(L, "orders.cancel_lines: %s", err);
+	lbind_jbox_push(L, res);
+	return 1;
+}
+
+static int edit_body(lua_State *L)
+{
+	struct lbind_ctx c = context(L, "edit");
+	int64_t id = ref_existing(L, &c, 1, "edit");
+	char err[EDITS_ERRLEN];
+	struct lbind_jbox *in, *res;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	in = lbind_jbox_new(L);
+	res = lbind_jbox_new(L);
+	if ((in->v = luajson_from_lua(L, 2, err, sizeof err)) == NULL)
+		return luaL_error(L, "orders.edit: %s", err);
+	if (edits_apply(c.db, c.m, id, in->v, 0, c.event_id, &res->v, err) != 0)
+		return luaL_error(L, "orders.edit: %s", err);
+	lbind_jbox_push(L, res);
+	return 1;
+}
+
+static int l_cancel_lines(lua_State *L)
+{
+	return lbind_atomic(L, context(L, "cancel_lines").db, cancel_lines_body);
+}
+
+static int l_edit(lua_State *L)
+{
+	return lbind_atomic(L, context(L, "edit").db, edit_body);
+}
+
 static const luaL_Reg orders_lib[] = {
+	{ "cancel_lines", l_cancel_lines },
+	{ "edit", l_edit },
 	{ "create", l_create },
 	{ "get", l_get },
 	{ "set_status", l_set_status },

@@ -7,6 +7,7 @@
  *   payments.capture(order [, amount])     -> payment id
  *   payments.void(order)                   -> payment id
  *   payments.refund(order, amount [, reason]) -> payment id
+ *   payments.balance(order)                -> {total=, paid=, authorized=, due=}
  *
  * The money rules are C's (payments.c: never capture more than authorized,
  * never refund more than captured). The protocol is the gateway adapter's,
@@ -436,8 +437,27 @@ int l_payments_result(lua_State *L)
 	return 1;
 }
 
+/* payments.balance(order) -> {total=, paid=, authorized=, due=}: read only. */
+static int l_balance(lua_State *L)
+{
+	struct lbind_ctx c = lbind_context(L, "payments", "balance");
+	int64_t id = lbind_order(L, &c, 1, "payments", "balance");
+	struct payment_balance b;
+	char err[ORDERS_ERRLEN];
+
+	if (payments_balance(c.db, c.merchant, id, &b, err) != 0)
+		return luaL_error(L, "payments.balance: %s", err);
+	lua_createtable(L, 0, 4);
+	set_i(L, "total", b.total);
+	set_i(L, "paid", b.paid);
+	set_i(L, "authorized", b.authorized);
+	set_i(L, "due", b.due);
+	return 1;
+}
+
 static const luaL_Reg payments_lib[] = {
 	{ "gateway", l_gateway },
+	{ "balance", l_balance },
 	{ "authorize", l_authorize },
 	{ "capture", l_capture },
 	{ "void", l_void },

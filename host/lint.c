@@ -36,7 +36,7 @@ const char *const lint_host_events[] = {
 	"return_requested", "return_approved", "return_rejected", "return_received",
 	"return_refund_requested", "return_refunded", "return_closed", "exchange_requested",
 	/* the API's requests, subscriptions */
-	"cancel_requested", "subscription_renewal_due", "subscription_paused",
+	"cancel_requested", "edit_requested", "subscription_renewal_due", "subscription_paused",
 	"subscription_resumed", "subscription_skipped", "subscription_canceled",
 	"subscription_rescheduled", "subscription_changed",
 	NULL,

@@ -255,8 +255,11 @@ static int load_facts(struct db *db, int64_t order_id, struct money_facts *f)
 
 static const char *payment_status(const struct money_facts *f)
 {
+	/* A refund for canceled lines that leaves the (lowered) total fully
+	 * paid leaves the order paid. */
 	if (f->refunded > 0)
-		return f->refunded >= f->captured ? "refunded" : "partially_refunded";
+		return f->refunded >= f->captured ? "refunded" :
+		    f->total > 0 && f->captured - f->refunded >= f->total ? "paid" : "partially_refunded";
 	if (f->captured > 0)
 		return f->captured >= f->total ? "paid" : "partially_paid";
 	if (f->authorized > f->voided)
@@ -280,8 +283,8 @@ static int refresh(struct db *db, int64_t order_id, int64_t event_id)
 		return -1;
 	pay = payment_status(&f);
 
-	st = db_prepare(db, "SELECT COALESCE(SUM(quantity), 0), COALESCE(SUM(fulfilled_quantity), 0)"
-	    " FROM order_lines WHERE order_id = ?");
+	st = db_prepare(db, "SELECT COALESCE(SUM(quantity - canceled_quantity), 0),"
+	    " COALESCE(SUM(fulfilled_quantity), 0) FROM order_lines WHERE order_id = ?");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, order_id);
@@ -968,7 +971,8 @@ static int add_lines(struct db *db, json_t *o, int64_t id)
 	    "   AND b.line_no = l.line_no AND b.status = 'waiting'), 0),"
 	    " (SELECT MIN(p.expected_at) FROM purchase_orders p JOIN orders o ON o.id = l.order_id"
 	    "   WHERE p.merchant = o.merchant AND p.sku = l.sku"
-	    "   AND p.status IN ('open', 'partially_received'))"
+	    "   AND p.status IN ('open', 'partially_received')),"
+	    " l.canceled_quantity"
 	    " FROM order_lines l WHERE l.order_id = ? ORDER BY l.line_no");
 	json_t *arr = json_array();
 	int rc;
@@ -989,6 +993,7 @@ static int add_lines(struct db *db, json_t *o, int64_t id)
 		json_object_set_new(l, "unit_price", json_integer(sqlite3_column_int64(st, 5)));
 		json_object_set_new(l, "total", json_integer(sqlite3_column_int64(st, 6)));
 		json_object_set_new(l, "fulfilled_quantity", json_integer(sqlite3_column_int64(st, 7)));
+		json_object_set_new(l, "canceled_quantity", json_integer(sqlite3_column_int64(st, 13)));
 		json_object_set_new(l, "fulfillment", col_text(st, 8));
 		json_object_set_new(l, "line_no", json_integer(sqlite3_column_int64(st, 9)));
 		json_object_set_new(l, "reserved", json_integer(sqlite3_column_int64(st, 10)));

@@ -76,8 +76,10 @@ static const char *show(int64_t amount, const char *currency, char *buf, size_t 
  * because a limit must hold whatever the gateway answers. */
 struct facts {
 	int64_t total, captured;   /* captured: succeeded, any gateway */
+	int64_t refunded;          /* refunds succeeded, any gateway */
 	int64_t refund_hold;       /* refunds succeeded or pending */
 	int64_t capture_hold;      /* captures succeeded or pending */
+	int64_t covered;           /* capture_hold - refunded: what the total has */
 	int64_t auth_open;         /* authorizations pending or succeeded, minus what
 	                              captures and voids (pending or succeeded) used */
 };
@@ -89,12 +91,17 @@ static int load_facts(struct db *db, int64_t order_id, struct facts *f)
 	    " COALESCE(SUM(CASE WHEN p.kind = 'capture' AND p.status = 'succeeded' THEN p.amount END), 0),"
 	    " COALESCE(SUM(CASE WHEN p.kind = 'refund' AND p.status <> 'failed' THEN p.amount END), 0),"
 	    " COALESCE(SUM(CASE WHEN p.kind = 'capture' AND p.status <> 'failed' THEN p.amount END), 0),"
-	    " COALESCE(SUM(CASE WHEN p.kind = 'authorization' AND p.status <> 'failed' THEN p.amount END), 0)"
+	    " COALESCE(SUM(CASE WHEN p.kind = 'refund' AND p.status = 'succeeded' THEN p.amount END), 0),"
 	    /* A capture in flight uses the authorization; a void frees it only
-	     * once the gateway confirmed it. */
-	    " - COALESCE(SUM(CASE WHEN p.parent_id IS NOT NULL AND ((p.kind = 'capture' AND"
-	    "     p.status <> 'failed') OR (p.kind = 'void' AND p.status = 'succeeded'))"
-	    "     THEN p.amount END), 0)"
+	     * once the gateway confirmed it; a capture that succeeded closes
+	     * it (a partial capture releases the rest, as gateways do). */
+	    " (SELECT COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM payments c WHERE"
+	    "     c.parent_id = a.id AND c.kind = 'capture' AND c.status = 'succeeded') THEN 0"
+	    "   ELSE a.amount - (SELECT COALESCE(SUM(c.amount), 0) FROM payments c WHERE"
+	    "     c.parent_id = a.id AND ((c.kind = 'capture' AND c.status <> 'failed') OR"
+	    "     (c.kind = 'void' AND c.status = 'succeeded'))) END), 0)"
+	    "  FROM payments a WHERE a.order_id = o.id AND a.kind = 'authorization'"
+	    "  AND a.status <> 'failed')"
 	    " FROM orders o LEFT JOIN payments p ON p.order_id = o.id"
 	    " WHERE o.id = ? GROUP BY o.id");
 	int rc;
@@ -108,7 +115,13 @@ static int load_facts(struct db *db, int64_t order_id, struct facts *f)
 		f->captured = sqlite3_column_int64(st, 1);
 		f->refund_hold = sqlite3_column_int64(st, 2);
 		f->capture_hold = sqlite3_column_int64(st, 3);
-		f->auth_open = sqlite3_column_int64(st, 4);
+		f->auth_open = sqlite3_column_int64(st, 5);
+		f->refunded = sqlite3_column_int64(st, 4);
+		/* What the total no longer needs: captures less succeeded
+		 * refunds. Lines canceled and refunded lower the total, and a
+		 * later edit that raises it again is owed only the difference. */
+		f->covered = f->capture_hold - f->refunded;
+
 	}
 	db_reset(st);
 	return rc == SQLITE_ROW ? 0 : -1;
@@ -125,8 +138,10 @@ static int find_parent(struct db *db, int64_t order_id, const char *kind,
     char *ref, size_t reflen)
 {
 	sqlite3_stmt *st = db_prepare(db,
-	    "SELECT p.id, p.amount - COALESCE((SELECT SUM(c.amount) FROM payments c"
-	    "   WHERE c.parent_id = p.id AND c.status <> 'failed'), 0),"
+	    "SELECT p.id, CASE WHEN p.kind = 'authorization' AND EXISTS (SELECT 1 FROM payments c"
+	    "   WHERE c.parent_id = p.id AND c.kind = 'capture' AND c.status = 'succeeded') THEN 0"
+	    " ELSE p.amount - COALESCE((SELECT SUM(c.amount) FROM payments c"
+	    "   WHERE c.parent_id = p.id AND c.status <> 'failed'), 0) END,"
 	    " (SELECT COUNT(*) FROM payments c WHERE c.parent_id = p.id AND c.status = 'pending'),"
 	    " p.reference"
 	    " FROM payments p WHERE p.order_id = ? AND p.kind = ? AND p.gateway = ?"
@@ -187,7 +202,7 @@ int payments_begin(struct db *db, const char *merchant, const char *gateway,
 
 	switch (op) {
 	case PAY_AUTHORIZE: {
-		int64_t room = f.total - f.capture_hold - f.auth_open;
+		int64_t room = f.total - f.covered - f.auth_open;
 
 		if (strcmp(status, "canceled") == 0)
 			return fail(err, "order %" PRId64 " is canceled; nothing to authorize", order_id);
@@ -196,7 +211,7 @@ int payments_begin(struct db *db, const char *merchant, const char *gateway,
 		if (room <= 0)
 			return fail(err, "order %" PRId64 " has nothing left to authorize (total %s,"
 			    " captured or authorized %s)", order_id, show(f.total, out->currency, a, sizeof a),
-			    show(f.capture_hold + f.auth_open, out->currency, b, sizeof b));
+			    show(f.covered + f.auth_open, out->currency, b, sizeof b));
 		if (amount > room)
 			return fail(err, "authorization of %s is more than the %s not yet captured"
 			    " or authorized", show(amount, out->currency, a, sizeof a),
@@ -224,16 +239,23 @@ int payments_begin(struct db *db, const char *merchant, const char *gateway,
 				    show(left, out->currency, a, sizeof a));
 			amount = left;
 		} else {
+			/* By default what the authorization has left, but never more
+			 * than the total still needs: an order whose lines were
+			 * canceled while only authorized is captured for less. */
 			if (amount < 0)
-				amount = left;
+				amount = left < f.total - f.covered ? left : f.total - f.covered;
+			if (amount <= 0)
+				return fail(err, "order %" PRId64 " has nothing left to capture (total %s,"
+				    " captured %s)", order_id, show(f.total, out->currency, a, sizeof a),
+				    show(f.covered, out->currency, b, sizeof b));
 			if (amount > left)
 				return fail(err, "capture of %s is more than the %s authorized and not yet"
 				    " captured", show(amount, out->currency, a, sizeof a),
 				    show(left, out->currency, b, sizeof b));
-			if (amount > f.total - f.capture_hold)
+			if (amount > f.total - f.covered)
 				return fail(err, "capture of %s is more than the %s still outstanding",
 				    show(amount, out->currency, a, sizeof a),
-				    show(f.total - f.capture_hold, out->currency, b, sizeof b));
+				    show(f.total - f.covered, out->currency, b, sizeof b));
 		}
 		break;
 	case PAY_REFUND:
@@ -287,6 +309,24 @@ int payments_begin(struct db *db, const char *merchant, const char *gateway,
 	    reason && reason[0] ? ": " : "", reason ? reason : "");
 	if (orders_history(db, order_id, event_id, "payment", NULL, op_kinds[op], msg) != 0)
 		return db_fail(db, err);
+	return 0;
+}
+
+int payments_balance(struct db *db, const char *merchant, int64_t order_id,
+    struct payment_balance *out, char *err)
+{
+	struct facts f;
+	int owned = orders_owned(db, merchant, order_id);
+
+	memset(out, 0, sizeof *out);
+	if (owned <= 0)
+		return owned < 0 ? db_fail(db, err) : fail(err, "order %" PRId64 " not found", order_id);
+	if (load_facts(db, order_id, &f) != 0)
+		return db_fail(db, err);
+	out->total = f.total;
+	out->paid = f.capture_hold - f.refund_hold;
+	out->authorized = f.auth_open;
+	out->due = f.total - f.covered - f.auth_open;
 	return 0;
 }
 

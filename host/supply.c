@@ -221,6 +221,7 @@ int64_t supply_dropship(struct db *db, const struct merchant_config *m, int64_t 
 			}
 		free_units = json_integer_value(json_object_get(l, "quantity")) -
 		    json_integer_value(json_object_get(l, "fulfilled_quantity")) -
+		    json_integer_value(json_object_get(l, "canceled_quantity")) -
 		    json_integer_value(json_object_get(l, "reserved")) -
 		    json_integer_value(json_object_get(l, "backordered"));
 		if (strcmp(json_string_value(json_object_get(l, "fulfillment")), "dropship") == 0)

@@ -9,6 +9,7 @@ local flow = {}
 
 local shipping = require "flows.shipping"
 local cancel = require "flows.cancel"
+local edits = require "flows.edits"
 local returns_flow = require "flows.returns"
 
 -- A carrier's "delivered" marks the shipment delivered.
@@ -18,8 +19,13 @@ flow.carrier_delivered = shipping.carrier_delivered
 -- routing.fewest_shipments (split only when one location cannot fill it).
 local ROUTE = routing.fewest_shipments
 
--- POST /api/v1/orders/{id}/cancel: stock back, payment voided or refunded.
+-- POST /api/v1/orders/{id}/cancel: stock back, payment voided or refunded
+-- (with "lines": those units only, the payment following the new total).
 flow.cancel_requested = cancel.requested
+
+-- POST /api/v1/orders/{id}/edits: new units reserved by the same routing
+-- policy, what is short backordered; the payment follows the new total.
+flow.edit_requested = edits.handler { reserve = true, route = ROUTE }
 
 -- Returns and exchanges: approved within 30 days of delivery, refunded on
 -- receipt, the customer told (see flows/returns.lua).

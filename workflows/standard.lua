@@ -15,6 +15,7 @@ local flow = {}
 
 local shipping = require "flows.shipping"
 local cancel = require "flows.cancel"
+local edits = require "flows.edits"
 local returns_flow = require "flows.returns"
 
 -- A carrier's "delivered" marks the shipment delivered.
@@ -31,8 +32,14 @@ local function confirm(order)
   end
 end
 
--- POST /api/v1/orders/{id}/cancel: stock back, payment voided or refunded.
+-- POST /api/v1/orders/{id}/cancel: stock back, payment voided or refunded
+-- (with "lines": those units only, the payment following the new total).
 flow.cancel_requested = cancel.requested
+
+-- POST /api/v1/orders/{id}/edits: lines added or quantities changed before
+-- anything ships; the payment follows the new total (see flows/edits.lua).
+-- This flow holds no stock, so nothing is reserved.
+flow.edit_requested = edits.handler { reserve = false }
 
 -- Returns and exchanges: approved within 30 days of delivery, refunded on
 -- receipt, the customer told (see flows/returns.lua).
@@ -52,6 +59,15 @@ function flow.order_created(ev)
   log.info("order recorded", { order = order.id, total = money.format(order.total, order.currency) })
 end
 
+-- The first authorization confirms the order; a later one pays for an edit.
+local function first_authorization(order)
+  local n = 0
+  for _, p in ipairs(order.payments or {}) do
+    if p.kind == "authorization" and p.status == "succeeded" then n = n + 1 end
+  end
+  return n <= 1
+end
+
 function flow.payment_authorized(ev)
   if ev.order.status == "canceled" then
     payments.void(ev.order)          -- cancelled while the authorization was on its way
@@ -60,7 +76,7 @@ function flow.payment_authorized(ev)
   if CAPTURE == "immediately" then
     payments.capture(ev.order)
   end
-  confirm(ev.order)
+  if first_authorization(ev.order) then confirm(ev.order) end
 end
 
 function flow.payment_unresolved(ev)
@@ -74,8 +90,13 @@ end
 function flow.order_shipped(ev)
   -- A shipment left (the warehouse's API call, or fulfillment.advance):
   -- with CAPTURE = "on_fulfillment" this is where the money is taken.
-  if CAPTURE == "on_fulfillment" and ev.order.payment_status == "authorized" then
-    payments.capture(ev.order)
+  if CAPTURE == "on_fulfillment" then
+    -- Every authorization still held (an edit adds one), up to the total.
+    for _ = 1, 8 do
+      local b = payments.balance(ev.order)
+      if b.authorized <= 0 or b.paid >= b.total then break end
+      payments.capture(ev.order)
+    end
   end
   shipping.notify_shipped(ev)          -- the "shipped" template, with the tracking link
 end

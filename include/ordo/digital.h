@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "ordo/config.h"
+
 struct db;
 struct merchant_config;
 
@@ -49,6 +51,13 @@ json_t *digital_draw_keys(struct db *db, const struct merchant_config *m, int64_
  * @return 0, with the counts; -1 with err. */
 int digital_revoke_order(struct db *db, const char *merchant, int64_t order_id, int keys,
     int64_t *n_grants, int64_t *n_keys, char *err);
+
+/* Revoke what `units` canceled units of line `line_no` were given: the
+ * newest `units` license keys of the line, and its download links once the
+ * line has no unit left (call after the units are canceled).
+ * @return 0, with the counts; -1 with err. */
+int digital_revoke_line(struct db *db, const char *merchant, int64_t order_id, int64_t line_no,
+    int64_t units, int64_t *n_grants, int64_t *n_keys, char *err);
 
 /* {grants: [...], keys: [{sku, key, line, assigned_at, revoked_at}]} of an order. */
 json_t *digital_order(struct db *db, const char *merchant, int64_t order_id);
@@ -96,5 +105,56 @@ int digital_lookup(struct db *db, const char *token, struct digital_hit *hit);
  */
 int digital_record(struct db *db, int64_t grant_id, const char *remote, int64_t first,
     int64_t bytes, int counts);
+
+/* ------------------------------------------------------------------ */
+/* Which SKUs are digital (digital_products.c)                          */
+/* ------------------------------------------------------------------ */
+
+/* Refusals of the product calls (the API's status in brackets). */
+enum {
+	DIGITAL_EINPUT = -1,     /* the request's shape [400] */
+	DIGITAL_EINVALID = -2,   /* a file outside the assets, both or neither kind [422] */
+	DIGITAL_ECONFLICT = -3,  /* the SKU is config's [409] */
+	DIGITAL_ENOTFOUND = -4,  /* [404] */
+	DIGITAL_EDB = -5,        /* [503] */
+};
+
+/* Room for a product read from the database. */
+struct digital_product_buf {
+	struct digital_product p;
+	char sku[256], file[1025], content_type[256];
+};
+
+/*
+ * The merchant's digital product `sku`: config's entry when it names the
+ * SKU (config wins), else the one set by API, read into *buf. @return the
+ * product (pointing into config or into *buf), or NULL when the SKU is not
+ * digital (or on a database error).
+ */
+const struct digital_product *digital_product(struct db *db, const struct merchant_config *m,
+    const char *sku, struct digital_product_buf *buf);
+
+/* {sku, kind: "file"|"license", file, content_type, source: "config"|"api"},
+ * or NULL when the SKU is not digital. Caller decrefs. */
+json_t *digital_product_get(struct db *db, const struct merchant_config *m, const char *sku);
+
+/* {"products": [...]}: config's, then the API's config does not shadow.
+ * NULL on a database error. */
+json_t *digital_product_list(struct db *db, const struct merchant_config *m);
+
+/*
+ * Set SKU `sku` digital from an API body {"file": "name under
+ * digital.assets"} or {"license": true}, with an optional "content_type".
+ * Refused for a SKU the config names, a file that does not resolve to a
+ * regular file inside digital.assets, both kinds or neither. *created: 1
+ * when the SKU was not digital before. @return 0 or a DIGITAL_E* code with err.
+ */
+int digital_product_put(struct db *db, const struct merchant_config *m, const char *sku,
+    const json_t *body, int *created, char *err);
+
+/* Stop selling `sku` digitally (grants and keys already given stay).
+ * @return 0 or a DIGITAL_E* code with err (config's: conflict). */
+int digital_product_delete(struct db *db, const struct merchant_config *m, const char *sku,
+    char *err);
 
 #endif

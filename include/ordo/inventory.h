@@ -70,6 +70,13 @@ int inv_backorder(struct db *db, const struct merchant_config *m, int64_t order_
 int64_t inv_release(struct db *db, const struct merchant_config *m, int64_t order_id,
     int line, const char *reason, int64_t event_id, char *err);
 
+/* Release `units` units of one line (canceled): first what waits in the
+ * backorder queue, then reservations not packed into an open shipment,
+ * newest first; the freed stock goes to the backorder queue.
+ * @return units released (fewer when the line holds fewer), or -1 with err. */
+int64_t inv_release_units(struct db *db, const struct merchant_config *m, int64_t order_id,
+    int line, int64_t units, const char *reason, int64_t event_id, char *err);
+
 /* Stock rows as {"stock": [{sku, location, on_hand, reserved, available,
  * backordered}]}, filtered by sku and location (NULL: any) and, with
  * low > 0, available below low. NULL on a database error. */

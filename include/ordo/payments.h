@@ -60,6 +60,18 @@ int payments_begin(struct db *db, const char *merchant, const char *gateway,
 int payments_settle(struct db *db, const char *merchant, int64_t payment_id,
     int ok, const char *reference, const char *error, int64_t event_id, char *err);
 
+/* Where an order's money stands, pending requests counted as if they
+ * succeed: `paid` captured less refunded, `authorized` held and not yet
+ * captured or voided, `due` what the total still needs beyond both (< 0:
+ * more is held than the total needs). */
+struct payment_balance {
+	int64_t total, paid, authorized, due;
+};
+
+/* @return 0 with *out filled, or -1 with err. */
+int payments_balance(struct db *db, const char *merchant, int64_t order_id,
+    struct payment_balance *out, char *err);
+
 /* The payment row as JSON (caller decrefs), or NULL if the merchant has no
  * such payment. Also reports its order id. */
 json_t *payments_get(struct db *db, const char *merchant, int64_t payment_id,

@@ -11,12 +11,12 @@
 
 local M = {}
 
--- What of a line still needs stock (shipped, reserved and waiting units
--- are taken).
+-- What of a line still needs stock (canceled, shipped, reserved and
+-- waiting units are taken).
 local function remaining(line)
   if not line.sku or line.fulfillment == "dropship" then return 0 end
-  return line.quantity - (line.fulfilled_quantity or 0) - (line.reserved or 0)
-    - (line.backordered or 0)
+  return line.quantity - (line.canceled_quantity or 0) - (line.fulfilled_quantity or 0)
+    - (line.reserved or 0) - (line.backordered or 0)
 end
 
 -- sku -> {location -> available}

@@ -116,4 +116,95 @@ spec["a duplicate delivery is recorded once"] = function()
   expect_eq(#effects { kind = "payment" }, 2)
 end
 
+local function two_lines()
+  return order { total_price = "29.99", subtotal_price = "24.99",
+    line_items = { { id = 1, sku = "MUG", title = "Mug", quantity = 1, price = "19.99", total_discount = "0.00" },
+                   { id = 2, sku = "PEN", title = "Pen", quantity = 1, price = "5.00", total_discount = "0.00" } } }
+end
+
+local function amounts(o, kind)
+  local out = {}
+  for _, p in ipairs(o.payments) do
+    if p.kind == kind then out[#out + 1] = p.amount .. ":" .. p.status end
+  end
+  return table.concat(out, ",")
+end
+
+spec["a line canceled while only authorized: the capture takes the new total"] = function()
+  answers.add { kind = "payment", op = "authorize", status = 0, times = 1 } -- first try lost
+  local body = two_lines()
+  webhook { topic = "orders/create", body = body }
+  local o = orders.get { channel = "shopify", external_id = tostring(body.id) }
+  expect_eq(o.payment_status, "unpaid", "the authorization is on its way")
+  event("cancel_requested", { order_id = o.id, lines = { { line = 2, quantity = 1 } }, reason = "no pens" })
+  o = orders.get(o.id)
+  expect_eq(o.total, 2499)
+  expect_eq(o.lines[2].canceled_quantity, 1)
+  expect_eq(amounts(o, "refund"), "", "nothing to refund yet")
+  clock.advance("1m")
+  o = orders.get(o.id)
+  expect_eq(amounts(o, "authorization"), "2999:succeeded")
+  expect_eq(amounts(o, "capture"), "2499:succeeded", "captured for less")
+  expect_eq(o.payment_status, "paid")
+  expect_eq(o.status, "placed")
+end
+
+spec["a line canceled after capture is refunded; the order stays paid"] = function()
+  local body = two_lines()
+  webhook { topic = "orders/create", body = body }
+  local o = orders.get { channel = "shopify", external_id = tostring(body.id) }
+  expect_eq(o.payment_status, "paid")
+  event("cancel_requested", { order_id = o.id, lines = { { line = 1, quantity = 1 } } })
+  o = orders.get(o.id)
+  expect_eq(amounts(o, "refund"), "1999:succeeded")
+  expect_eq(o.total, 1000)
+  expect_eq(o.payment_status, "paid", "paid in full for what is left")
+  -- The last line: canceled as a whole, everything refunded.
+  event("cancel_requested", { order_id = o.id, lines = { { line = 2, quantity = 1 } } })
+  o = orders.get(o.id)
+  expect_eq(o.status, "canceled")
+  expect_eq(amounts(o, "refund"), "1999:succeeded,1000:succeeded")
+  expect_eq(o.payment_status, "refunded")
+end
+
+spec["an edit charges the difference and confirms once"] = function()
+  local body = order()
+  webhook { topic = "orders/create", body = body }
+  local o = orders.get { channel = "shopify", external_id = tostring(body.id) }
+  event("edit_requested", { order_id = o.id, add = { { sku = "PEN", quantity = 2, unit_price = 500 } } })
+  o = orders.get(o.id)
+  expect_eq(o.total, 3499)
+  expect_eq(#o.lines, 2)
+  expect_eq(amounts(o, "authorization"), "2499:succeeded,1000:succeeded")
+  expect_eq(amounts(o, "capture"), "2499:succeeded,1000:succeeded")
+  expect_eq(o.payment_status, "paid")
+  expect_eq(#notifications(), 1, "the confirmation only, not again for the edit")
+  -- Fewer pens: the difference goes back.
+  event("edit_requested", { order_id = o.id, change = { { line = 2, quantity = 1 } } })
+  o = orders.get(o.id)
+  expect_eq(o.total, 2999)
+  expect_eq(amounts(o, "refund"), "500:succeeded")
+  expect_eq(o.payment_status, "paid")
+  -- Canceled whole: what is left of both captures goes back.
+  event("cancel_requested", { order_id = o.id })
+  o = orders.get(o.id)
+  expect_eq(o.status, "canceled")
+  expect_eq(amounts(o, "refund"), "500:succeeded,500:succeeded,2499:succeeded")
+  expect_eq(o.payment_status, "refunded")
+end
+
+spec["an edit the order no longer allows is noted, not retried"] = function()
+  local body = order()
+  webhook { topic = "orders/create", body = body }
+  local o = orders.get { channel = "shopify", external_id = tostring(body.id) }
+  event("edit_requested", { order_id = o.id, change = { { line = 5, quantity = 1 } } })
+  o = orders.get(o.id)
+  expect_eq(o.total, 2499)
+  local noted = false
+  for _, h in ipairs(o.history) do
+    if h.kind == "note" and (h.message or ""):find("Edit not applied: .*has no line 5") then noted = true end
+  end
+  expect(noted, "the refusal is in the history")
+end
+
 return spec
