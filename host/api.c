@@ -31,6 +31,7 @@
  *   POST /api/v1/license-pools/{sku}/keys          {keys: [...]}: import; duplicates reported
  *   GET  /api/v1/grants/{id}
  *   POST /api/v1/grants/{id}/revoke|extend         extend: {expires_at, downloads}
+ *   GET  /api/v1/reports/kpis?from=&to=&bucket=    KPIs (reports.h)
  *
  * Depends on orders, dispatch, outbox, crypto, http. A key is compared as SHA-256
  * digests with a constant-time compare, against every key of every
@@ -48,6 +49,7 @@
 #include "ordo/dispatch.h"
 #include "ordo/http.h"
 #include "ordo/orders.h"
+#include "ordo/reports.h"
 #include "ordo/clock.h"
 #include "ordo/db.h"
 #include "ordo/digital.h"
@@ -1327,6 +1329,34 @@ out:
 	json_decref(order);
 }
 
+static void kpis(struct server *s, struct evhttp_request *req, const struct merchant_config *m)
+{
+	char *from, *to, *bucket, err[REPORTS_ERRLEN];
+	struct reports_range r;
+	int64_t now = clock_now_ms();
+	int bad = 0, b, status;
+	json_t *out;
+
+	from = http_query(req, "from", &b);
+	bad |= b;
+	to = http_query(req, "to", &b);
+	bad |= b;
+	bucket = http_query(req, "bucket", &b);
+	bad |= b;
+	if (bad)
+		http_reply_error(req, 400, "invalid_parameter", "the query string is malformed");
+	else if ((status = reports_range_parse(m, from, to, bucket, now, &r, err)) != 0)
+		http_reply_error(req, status, status == 400 ? "invalid_parameter" : "invalid_range",
+		    "%s", err);
+	else if ((out = reports_kpis(s->db, m, &r, now, err)) == NULL)
+		http_reply_error(req, 503, "unavailable", "%s", err);
+	else
+		http_reply_json(req, 200, out);
+	free(from);
+	free(to);
+	free(bucket);
+}
+
 void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 {
 	const struct merchant_config *m = authenticate(s, req);
@@ -1424,6 +1454,13 @@ void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 	}
 	if (n >= 3 && strcmp(seg[2], "inventory") == 0) {
 		inventory_route(s, req, m, seg, n);
+		return;
+	}
+	if (n == 4 && strcmp(seg[2], "reports") == 0 && strcmp(seg[3], "kpis") == 0) {
+		if (cmd != EVHTTP_REQ_GET)
+			http_reply_error(req, 405, "method_not_allowed", "use GET");
+		else
+			kpis(s, req, m);
 		return;
 	}
 	http_reply_error(req, 404, "not_found", "no such route");

@@ -5,6 +5,7 @@
  *   ordo check [-c FILE]
  *   ordo test [-c FILE] [SPEC...]
  *   ordo import inventory [-c FILE] [--db PATH] --merchant ID FILE.csv
+ *   ordo report [-c FILE] [--db PATH] --merchant ID [--from D] [--to D] [--bucket B] [--json]
  *   ordo version
  *
  * Depends on config, sandbox and server. Flags override the config file.
@@ -21,6 +22,7 @@
 #include "ordo/csvimport.h"
 #include "ordo/db.h"
 #include "ordo/log.h"
+#include "ordo/report_cli.h"
 #include "ordo/sandbox.h"
 #include "ordo/server.h"
 #include "ordo/spec.h"
@@ -36,6 +38,7 @@ static const char usage_main[] =
 	"  check     validate the config and compile every workflow\n"
 	"  test      run workflow specs on an in-memory database and a virtual clock\n"
 	"  import    import inventory counts from CSV\n"
+	"  report    print a merchant's KPIs (orders, revenue, lead times, returns...)\n"
 	"  version   print the version\n"
 	"\n"
 	"`ordo <command> --help` tells more.\n";
@@ -363,6 +366,8 @@ int main(int argc, char **argv)
 		return cmd_test(argc, argv);
 	if (strcmp(argv[1], "import") == 0)
 		return cmd_import(argc, argv);
+	if (strcmp(argv[1], "report") == 0)
+		return report_cli_main(argc, argv, DEFAULT_CONFIG);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("ordo %s\n", ORDO_VERSION);
 		return 0;
