@@ -46,10 +46,31 @@ static int fail(char *err, const char *fmt, ...)
 	return -1;
 }
 
+/* fail() for a function that answers an HTTP status. */
+static int refuse(char *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int refuse(char *err, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, REPORTS_ERRLEN, fmt, ap);
+	va_end(ap);
+	return status;
+}
+
 static json_t *db_fail(struct db *db, char *err)
 {
 	fail(err, "database: %s", db_errmsg(db));
 	return NULL;
+}
+
+/* db_fail for a function that returns 0 or -1. */
+static int db_error(struct db *db, char *err)
+{
+	db_fail(db, err);
+	return -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -84,8 +105,8 @@ static int parse_date(const char *text, int64_t *wall)
 	return clock_parse_iso(iso, wall) == 0;
 }
 
-/* One bound: *ms the instant; *is_date set for a local date (for `to`,
- * the day after it is where the range ends). @return 0 or -1. */
+/* One bound into *ms: a local date's first instant (for `to`, the next
+ * day's: the date is included), or an RFC 3339 instant. @return 0 or -1. */
 static int parse_bound(const char *text, const char *tz, int is_to, int64_t *ms)
 {
 	int64_t wall;
@@ -110,36 +131,36 @@ int reports_range_parse(const struct merchant_config *m, const char *from, const
 	else if (strcmp(bucket, "week") == 0)
 		r.bucket = REPORTS_WEEK;
 	else
-		return fail(err, "bucket must be day or week"), 400;
+		return refuse(err, 400, "bucket must be day or week");
 	if (from != NULL && from[0] == '\0')
 		from = NULL;
 	if (to != NULL && to[0] == '\0')
 		to = NULL;
 	if (from != NULL && parse_bound(from, tz, 0, &r.from_ms) != 0)
-		return fail(err, "from must be a date YYYY-MM-DD or an RFC 3339 time"), 400;
+		return refuse(err, 400, "from must be a date YYYY-MM-DD or an RFC 3339 time");
 	if (to != NULL && parse_bound(to, tz, 1, &r.to_ms) != 0)
-		return fail(err, "to must be a date YYYY-MM-DD or an RFC 3339 time"), 400;
+		return refuse(err, 400, "to must be a date YYYY-MM-DD or an RFC 3339 time");
 	if (to == NULL) {
 		/* The end of today, or of the 30th day from `from`. */
 		if (local_midnight(from != NULL ? r.from_ms : now_ms, tz, &wall, &wday) != 0 ||
 		    calendar_wall_to_ms(wall + (from != NULL ? REPORTS_DEFAULT_DAYS : 1) * DAY_MS,
 		    tz, &r.to_ms) != 0)
-			return fail(err, "cannot compute the end of the range"), 400;
+			return refuse(err, 400, "from is outside the years ordo can count");
 	}
 	if (from == NULL) {
 		/* 30 local days ending with the one `to` ends in. */
 		if (local_midnight(r.to_ms - 1, tz, &wall, &wday) != 0 ||
 		    calendar_wall_to_ms(wall - (REPORTS_DEFAULT_DAYS - 1) * DAY_MS, tz,
 		    &r.from_ms) != 0)
-			return fail(err, "cannot compute the start of the range"), 400;
+			return refuse(err, 400, "to is outside the years ordo can count");
 	}
 	if (r.from_ms >= r.to_ms)
-		return fail(err, "from must be before to"), 422;
+		return refuse(err, 422, "from must be before to");
 	n = (r.to_ms - r.from_ms) / (r.bucket == REPORTS_DAY ? DAY_MS : 7 * DAY_MS);
 	if (n > REPORTS_MAX_BUCKETS)
-		return fail(err, "the range holds more than %d %ss; use a shorter range%s",
+		return refuse(err, 422, "the range holds more than %d %ss; use a shorter range%s",
 		    REPORTS_MAX_BUCKETS, r.bucket == REPORTS_DAY ? "day" : "week",
-		    r.bucket == REPORTS_DAY ? " or bucket=week" : ""), 422;
+		    r.bucket == REPORTS_DAY ? " or bucket=week" : "");
 	*out = r;
 	return 0;
 }
@@ -387,14 +408,14 @@ static int scalars(struct db *db, const struct merchant_config *m,
 	json_t *o;
 
 	if ((st = db_prepare(db, fulfilled_sql)) == NULL)
-		return db_fail(db, err), -1;
+		return db_error(db, err);
 	bind_range(st, m->id, r->from_ms, r->to_ms);
 	if (one_row(st, 2, v) != 0)
-		return db_fail(db, err), -1;
+		return db_error(db, err);
 	json_object_set_new(doc, "fulfillment_rate", rate(v[1], v[0]));
 
 	if ((st = db_prepare(db, backorders_sql)) == NULL)
-		return db_fail(db, err), -1;
+		return db_error(db, err);
 	db_bind_text(st, 1, m->id);
 	sqlite3_bind_int64(st, 2, now_ms);
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -404,7 +425,7 @@ static int scalars(struct db *db, const struct merchant_config *m,
 		db_reset(st);
 	} else {
 		db_reset(st);
-		return db_fail(db, err), -1;
+		return db_error(db, err);
 	}
 	o = json_object();
 	json_object_set_new(o, "open", json_integer(v[0]));
@@ -413,21 +434,21 @@ static int scalars(struct db *db, const struct merchant_config *m,
 	json_object_set_new(doc, "backorders", o);
 
 	if ((st = db_prepare(db, refunds_sql)) == NULL)
-		return db_fail(db, err), -1;
+		return db_error(db, err);
 	bind_range(st, m->id, r->from_ms, r->to_ms);
 	db_bind_text(st, 4, m->currency);
 	if (one_row(st, 2, v) != 0)
-		return db_fail(db, err), -1;
+		return db_error(db, err);
 	o = json_object();
 	json_object_set_new(o, "total", json_integer(v[0]));
 	json_object_set_new(o, "count", json_integer(v[1]));
 	json_object_set_new(doc, "refunds", o);
 
 	if ((st = db_prepare(db, renewals_sql)) == NULL)
-		return db_fail(db, err), -1;
+		return db_error(db, err);
 	bind_range(st, m->id, r->from_ms, r->to_ms);
 	if (one_row(st, 4, v) != 0)
-		return db_fail(db, err), -1;
+		return db_error(db, err);
 	o = json_object();
 	json_object_set_new(o, "attempted", json_integer(v[0]));
 	json_object_set_new(o, "succeeded", json_integer(v[1]));
