@@ -8,8 +8,9 @@
  * and reset in one function.
  *
  * Speed on a big database comes from migration 13's indexes: the cohort is
- * an index range on (merchant, order time) that also covers what the
- * per-bucket counts read; refunds have a partial index on their time.
+ * an index range on (merchant, order time), so a report costs what the
+ * range holds, not what the database holds; renewal orders and succeeded
+ * refunds have partial indexes of their own.
  */
 #include <inttypes.h>
 #include <math.h>
