@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -36,6 +37,7 @@ int report_cli_main(int argc, char **argv, const char *config)
 	struct ordo_config *cfg = NULL;
 	struct reports_range r;
 	struct db *db = NULL;
+	struct stat st;
 	char err[REPORTS_ERRLEN], *msg = NULL;
 	int64_t now = clock_now_ms();
 	int json = 0, rc = 2;
@@ -92,8 +94,14 @@ int report_cli_main(int argc, char **argv, const char *config)
 	}
 	log_set_level(LOG_WARN);
 	rc = 1;
-	if ((db = db_open(dbpath ? dbpath : cfg->server.database, cfg->server.durability_full,
-	    &msg)) == NULL) {
+	if (dbpath == NULL)
+		dbpath = cfg->server.database;
+	/* A report never creates a database: a mistyped path is an error. */
+	if (stat(dbpath, &st) != 0) {
+		fprintf(stderr, "ordo: no database at %s\n", dbpath);
+		goto out;
+	}
+	if ((db = db_open(dbpath, cfg->server.durability_full, &msg)) == NULL) {
 		fprintf(stderr, "ordo: cannot open the database: %s\n", msg ? msg : "?");
 		goto out;
 	}

@@ -289,6 +289,9 @@ def test_cli_report_prints_the_same(reported):
     assert bad.returncode == 2 and "bucket must be day or week" in bad.stderr
     bad = run_ordo("report", "-c", ordo.config, "--db", ordo.db, "--merchant", "nobody")
     assert bad.returncode == 2 and 'no merchant "nobody"' in bad.stderr
+    missing = ordo.tmp / "no-such.db"
+    bad = run_ordo("report", "-c", ordo.config, "--db", missing, "--merchant", "beta")
+    assert bad.returncode == 1 and "no database at" in bad.stderr and not missing.exists()
 
 
 @pytest.mark.parametrize("params,status,code,words", [
