@@ -36,6 +36,7 @@
  *   GET|PUT|DELETE /api/v1/digital-products/{sku}  PUT {file | license: true, content_type}
  *   GET  /api/v1/grants/{id}
  *   POST /api/v1/grants/{id}/revoke|extend         extend: {expires_at, downloads}
+ *   GET  /api/v1/reports/kpis?from=&to=&bucket=    KPIs (reports.h)
  *
  * The api_routes table at the end is what dispatches (server_find_route):
  * a new route is one line there, and a line in api/openapi.json, which
@@ -58,6 +59,7 @@
 #include "ordo/dispatch.h"
 #include "ordo/http.h"
 #include "ordo/orders.h"
+#include "ordo/reports.h"
 #include "ordo/clock.h"
 #include "ordo/db.h"
 #include "ordo/digital.h"
@@ -1551,6 +1553,34 @@ out:
 	json_decref(order);
 }
 
+static void kpis(struct server *s, struct evhttp_request *req, const struct merchant_config *m)
+{
+	char *from, *to, *bucket, err[REPORTS_ERRLEN];
+	struct reports_range r;
+	int64_t now = clock_now_ms();
+	int bad = 0, b, status;
+	json_t *out;
+
+	from = http_query(req, "from", &b);
+	bad |= b;
+	to = http_query(req, "to", &b);
+	bad |= b;
+	bucket = http_query(req, "bucket", &b);
+	bad |= b;
+	if (bad)
+		http_reply_error(req, 400, "invalid_parameter", "the query string is malformed");
+	else if ((status = reports_range_parse(m, from, to, bucket, now, &r, err)) != 0)
+		http_reply_error(req, status, status == 400 ? "invalid_parameter" : "invalid_range",
+		    "%s", err);
+	else if ((out = reports_kpis(s->db, m, &r, now, err)) == NULL)
+		http_reply_error(req, 503, "unavailable", "%s", err);
+	else
+		http_reply_json(req, 200, out);
+	free(from);
+	free(to);
+	free(bucket);
+}
+
 /* ------------------------------------------------------------------ */
 /* Routes                                                              */
 /* ------------------------------------------------------------------ */
@@ -1631,6 +1661,14 @@ static void r_workflow(struct server *s, struct evhttp_request *req,
 	http_reply_json(req, 200, reload_status_json(&s->wf[server_merchant_index(s, m->id)]));
 }
 
+static void r_kpis(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	(void)seg;
+	(void)n;
+	kpis(s, req, m);
+}
+
 const struct route api_routes[] = {
 	{ "GET", "/api/v1/orders", r_list_orders },
 	{ "GET", "/api/v1/orders/{id}", r_get_order },
@@ -1682,6 +1720,7 @@ const struct route api_routes[] = {
 	{ "POST", "/api/v1/grants/{id}/revoke", grants_route },
 	{ "POST", "/api/v1/grants/{id}/extend", grants_route },
 	{ "GET", "/api/v1/workflow", r_workflow },
+	{ "GET", "/api/v1/reports/kpis", r_kpis },
 };
 const size_t api_n_routes = sizeof api_routes / sizeof api_routes[0];
 

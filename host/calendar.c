@@ -405,3 +405,28 @@ int calendar_local_parts(int64_t ms, const char *tz, struct tm *out)
 	tz_leave(&prev);
 	return rc;
 }
+
+int calendar_wall_to_ms(int64_t wall_ms, const char *tz, int64_t *out_ms)
+{
+	struct tz_prev prev;
+	int64_t secs, sub, t, ms;
+	int rc;
+
+	/* Two days of margin: wall_to_utc probes 48 hours either side. */
+	if (!calendar_tz_known(tz) || wall_ms < RANGE_MIN_MS + 2 * DAY_SECS * 1000 ||
+	    wall_ms > RANGE_MAX_MS - 2 * DAY_SECS * 1000)
+		return -1;
+	secs = floor_div(wall_ms, 1000);
+	sub = wall_ms - secs * 1000;
+	if (tz_enter(tz, &prev) != 0)
+		return -1;
+	rc = wall_to_utc(secs, &t);
+	tz_leave(&prev);
+	if (rc != 0)
+		return -1;
+	ms = t * 1000 + sub;
+	if (ms < RANGE_MIN_MS || ms > RANGE_MAX_MS)
+		return -1;
+	*out_ms = ms;
+	return 0;
+}

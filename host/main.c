@@ -8,6 +8,7 @@
  *   ordo backup [-c FILE] [--db PATH] OUT.db
  *   ordo orders list|show, dead-letters list|retry, inventory show (cli.c)
  *   ordo replay [-c FILE] [--db PATH] --merchant ID --order ORDER --workflow NEW.lua
+ *   ordo report [-c FILE] [--db PATH] --merchant ID [--from D] [--to D] [--bucket B] [--json]
  *   ordo version
  *
  * Depends on config, sandbox and server. Flags override the config file.
@@ -28,6 +29,7 @@
 #include "ordo/log.h"
 #include "ordo/progress.h"
 #include "ordo/replay.h"
+#include "ordo/report_cli.h"
 #include "ordo/sandbox.h"
 #include "ordo/server.h"
 #include "ordo/spec.h"
@@ -49,6 +51,7 @@ static const char usage_main[] =
 	"            list dead letters, or send one back to the inbox\n"
 	"  inventory show stock levels\n"
 	"  replay    preview a workflow edit on one order's recorded events\n"
+	"  report    print a merchant's KPIs (orders, revenue, lead times, returns...)\n"
 	"  version   print the version\n"
 	"\n"
 	"`ordo <command> --help` tells more.\n";
@@ -560,6 +563,8 @@ int main(int argc, char **argv)
 		return cli_routes(argc, argv);
 	if (strcmp(argv[1], "replay") == 0)
 		return cmd_replay(argc, argv);
+	if (strcmp(argv[1], "report") == 0)
+		return report_cli_main(argc, argv, DEFAULT_CONFIG);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("ordo %s\n", ORDO_VERSION);
 		return 0;

@@ -80,4 +80,16 @@ int calendar_add(int64_t from_ms, const char *tz, enum calendar_unit unit,
  */
 int calendar_local_parts(int64_t ms, const char *tz, struct tm *out);
 
+/*
+ * The instant at which the wall clock of `tz` reads `wall_ms`, counted as
+ * milliseconds since 1970-01-01T00:00 of that wall clock (timegm() of the
+ * local fields, times 1000) — the start of a local day for reports. The
+ * rules are calendar_add's: a wall time in a spring-forward gap moves on by
+ * the gap's length (a midnight that does not exist gives the instant the
+ * day begins), one that occurs twice is its first occurrence.
+ * @return 0 with *out_ms set, or -1 for an unknown zone or an instant
+ * outside years 0000..9999 (*out_ms untouched).
+ */
+int calendar_wall_to_ms(int64_t wall_ms, const char *tz, int64_t *out_ms);
+
 #endif

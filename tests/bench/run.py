@@ -597,6 +597,160 @@ def measure(server, data, name, args, deadline):
 # Checks on ordo's database
 # ---------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------
+# KPI report on a million orders
+# ---------------------------------------------------------------------------
+
+REPORT_ORDERS = 1_000_000
+REPORT_BASE_MS = 1767225600000          # 2026-01-01T00:00:00Z; a year of orders from here
+REPORT_SPAN_MS = 365 * 86400000
+REPORT_INDEXES = ("orders_placed", "orders_renewals", "payments_refunds")  # migration 13
+
+# One statement a table, from a sequence table n(i): orders spread evenly over
+# a year on three channels; one line each from 50 SKUs; 80 % shipped, 60 %
+# delivered; a capture each; 2 % refunded, 3 % returned, 5 % renewals (one
+# in ten declined first, then paid), a backorder per thousand.
+REPORT_SQL = [
+    "INSERT INTO orders (id, merchant, channel, external_id, status, currency, total,"
+    " placed_at, created_at, updated_at, subscription_id, renewal_cycle)"
+    " SELECT i, 'bench', CASE i % 3 WHEN 0 THEN 'shopify' WHEN 1 THEN 'woocommerce'"
+    " ELSE 'generic' END, 'x' || i, CASE WHEN i % 40 = 0 THEN 'canceled' ELSE 'placed' END,"
+    " 'USD', 500 + i % 9000, {base} + i * {step}, {base} + i * {step}, {base} + i * {step},"
+    " CASE WHEN i % 20 = 0 THEN 1 END, CASE WHEN i % 20 = 0 THEN 1 END FROM n",
+    "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price, total,"
+    " fulfilled_quantity) SELECT i, 1, 'SKU-' || (i % 50), 1 + i % 3, 500, 500 * (1 + i % 3),"
+    " CASE WHEN i % 10 < 8 THEN 1 + i % 3 ELSE 0 END FROM n",
+    "INSERT INTO shipments (merchant, order_id, location, status, created_at, updated_at,"
+    " shipped_at, delivered_at) SELECT 'bench', i, 'wh', CASE WHEN i % 10 < 6 THEN 'delivered'"
+    " ELSE 'shipped' END, {base} + i * {step}, {base} + i * {step},"
+    " {base} + i * {step} + (i * 7919) % 172800000,"
+    " CASE WHEN i % 10 < 6 THEN {base} + i * {step} + (i * 7919) % 172800000"
+    " + (i * 104729) % 259200000 END FROM n WHERE i % 10 < 8",
+    "INSERT INTO payments (order_id, kind, amount, currency, status, gateway, created_at)"
+    " SELECT i, 'capture', 500 + i % 9000, 'USD', 'succeeded', 'bench', {base} + i * {step}"
+    " FROM n",
+    "INSERT INTO payments (order_id, kind, amount, currency, status, gateway, created_at)"
+    " SELECT i, 'refund', 100 + i % 400, 'USD', 'succeeded', 'bench',"
+    " {base} + i * {step} + 86400000 FROM n WHERE i % 50 = 0",
+    "INSERT INTO payments (order_id, kind, amount, currency, status, gateway, created_at)"
+    " SELECT i, 'authorization', 500, 'USD', 'failed', 'bench', {base} + i * {step}"
+    " FROM n WHERE i % 200 = 0",
+    "INSERT INTO payments (order_id, kind, amount, currency, status, gateway, created_at)"
+    " SELECT i, 'authorization', 500, 'USD', 'succeeded', 'bench', {base} + i * {step} + 1"
+    " FROM n WHERE i % 20 = 0",
+    "INSERT INTO returns (id, merchant, order_id, status, reason, currency, created_at,"
+    " updated_at) SELECT i, 'bench', i, 'received', CASE i % 2 WHEN 0 THEN 'damaged'"
+    " ELSE 'wrong_size' END, 'USD', {base} + i * {step}, {base} + i * {step}"
+    " FROM n WHERE i % 33 = 0",
+    "INSERT INTO return_lines (return_id, line_no, sku, quantity)"
+    " SELECT i, 1, 'SKU-' || (i % 50), 1 FROM n WHERE i % 33 = 0",
+    "INSERT INTO backorders (merchant, sku, order_id, line_no, quantity, status, created_at)"
+    " SELECT 'bench', 'SKU-' || (i % 50), i, 1, 1, 'waiting', {base} + i * {step}"
+    " FROM n WHERE i % 1000 = 0",
+]
+
+
+def write_report_config(work, db):
+    (work / "report.lua").write_text("return {}\n")
+    text = f"""\
+# Written by tests/bench/run.py: the KPI report bench.
+server:
+  listen: "127.0.0.1:0"
+  database: {json.dumps(str(db))}
+  scripts: {json.dumps(str(ROOT / "scripts"))}
+merchants:
+  - id: {MERCHANT}
+    currency: USD
+    timezone: America/New_York
+    workflow: {json.dumps(str(work / "report.lua"))}
+"""
+    path = work / "report.yaml"
+    path.write_text(text)
+    return path
+
+
+def time_report(ordo_bin, cfg, db, deadline, runs=3):
+    """Best wall time of `ordo report --json` for June 2026 (30 days; the
+    process start and config load included), and the document it printed."""
+    best, doc = None, None
+    for _ in range(runs):
+        t0 = time.monotonic()
+        out = subprocess.run([str(ordo_bin), "report", "-c", str(cfg), "--db", str(db),
+                              "--merchant", MERCHANT, "--from", "2026-06-01", "--to",
+                              "2026-06-30", "--json"], capture_output=True, text=True,
+                             timeout=deadline.left(120), stdin=subprocess.DEVNULL)
+        took = time.monotonic() - t0
+        if out.returncode != 0:
+            raise BenchError(f"ordo report exited {out.returncode}: {out.stderr}")
+        doc = json.loads(out.stdout)
+        best = took if best is None else min(best, took)
+    return best, doc
+
+
+def bench_reports(ordo_bin, work, deadline, failures):
+    """The KPI report for 30 days of a year of 1,000,000 orders, with
+    migration 13's indexes against the same report without them (same
+    database, same run), and a plain count(*) scan of the orders."""
+    db = work / "report.db"
+    cfg = write_report_config(work, db)
+    db.touch()              # an empty file is an empty database: the report migrates it
+    time_report(ordo_bin, cfg, db, deadline, runs=1)
+    step = REPORT_SPAN_MS // REPORT_ORDERS
+    t0 = time.monotonic()
+    con = sqlite3.connect(str(db), timeout=30)
+    con.execute("PRAGMA synchronous = OFF")
+    for name in REPORT_INDEXES:
+        con.execute(f"DROP INDEX {name}")
+    with con:
+        con.execute("CREATE TEMP TABLE n (i INTEGER PRIMARY KEY)")
+        con.execute("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c"
+                    f" WHERE i < {REPORT_ORDERS}) INSERT INTO n SELECT i FROM c")
+        for sql in REPORT_SQL:
+            if time.monotonic() > deadline.end - 30:
+                raise BenchError("reports: generating the orders ran out of time")
+            con.execute(sql.format(base=REPORT_BASE_MS, step=step))
+    con.execute("ANALYZE")
+    con.commit()
+    gen_s = time.monotonic() - t0
+    t1 = time.monotonic()
+    scans = con.execute("SELECT count(*) FROM orders WHERE total >= 0").fetchone()[0]
+    scan_s = time.monotonic() - t1
+    con.close()
+    plain_s, plain = time_report(ordo_bin, cfg, db, deadline, runs=1)   # ~15 s each
+    # Migration 13's indexes, exactly as db.c creates them.
+    src = (ROOT / "host" / "db.c").read_text()
+    mig = re.search(r'/\* 13:.*?\*/\n(.*?),\n', src, re.S).group(1)
+    create = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', mig))
+    t2 = time.monotonic()
+    con = sqlite3.connect(str(db), timeout=30)
+    con.executescript(create + "ANALYZE;")
+    con.close()
+    index_s = time.monotonic() - t2
+    idx_s, idx = time_report(ordo_bin, cfg, db, deadline)
+    for k in ("as_of", "backorders"):    # ages are counted at as_of
+        plain.pop(k, None)
+        idx.pop(k, None)
+    if plain != idx:
+        failures.append("reports: the report differs with and without the indexes")
+    if scans != REPORT_ORDERS or idx["orders"]["total"] == 0:
+        failures.append(f"reports: {scans} orders generated, {idx['orders']['total']} in range")
+    log(f"reports: {REPORT_ORDERS} orders generated in {gen_s:.1f}s; {idx['orders']['total']}"
+        f" in the 30 days; report {idx_s:.3f}s indexed, {plain_s:.3f}s without"
+        f" (indexes built in {index_s:.1f}s); count(*) scan {scan_s:.3f}s")
+    return {"orders": REPORT_ORDERS, "in_range": idx["orders"]["total"], "idx_s": idx_s,
+            "plain_s": plain_s, "scan_s": scan_s, "gen_s": gen_s}
+
+
+def report_rows(rep):
+    return [
+        (f"KPI report (s), 30 of 365 days ({rep['in_range']:,} orders), {rep['orders']:,} orders:"
+         " migration 13's indexes vs none", f"{rep['idx_s']:.3f}", f"{rep['plain_s']:.3f}",
+         fmt_ratio(rep["idx_s"], rep["plain_s"])),
+        (f"KPI report (s) vs a count(*) scan of the {rep['orders']:,} orders",
+         f"{rep['idx_s']:.3f}", f"{rep['scan_s']:.3f}", fmt_ratio(rep["idx_s"], rep["scan_s"])),
+    ]
+
+
 def db_query(db, sql, args=()):
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     try:
@@ -637,11 +791,14 @@ def main(argv):
     ap.add_argument("--bodies", type=int, default=20000, help="distinct signed orders")
     ap.add_argument("--durability", choices=["full", "normal"], default="full")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--only", choices=["reports"], help="run one section alone")
     args = ap.parse_args(argv)
     if not 1 <= args.duration <= 60 or not 0 <= args.warmup <= 10:
         ap.error("--duration must be 1..60 and --warmup 0..10")
 
     deadline = Deadline(TOTAL_BUDGET)
+    if args.only == "reports":
+        return main_reports(args, deadline)
     if shutil.which("wrk") is None:
         raise BenchError("wrk is not installed (Debian package wrk; make deps-bench)")
     ordo_bin = Path(args.ordo).resolve()
@@ -725,6 +882,7 @@ def main(argv):
             failures.append("bare did not exit 0")
         tim = bench_timers(ordo_bin, work, deadline, failures)
         res = bench_reservations(ordo_bin, work, args, deadline, failures)
+        rep = bench_reports(ordo_bin, work, deadline, failures)
     except BaseException:
         ordo.kill()
         bare.kill()
@@ -770,7 +928,7 @@ def main(argv):
          fmt_ratio(tim["rss_full"], tim["rss_empty"])),
         (f"timers: {TIMERS_DUE:,} due at once, events/s (incl. start-up) vs raw SQLite inserts/s",
          f"{tim['fire_rate']:.0f}", f"{tim['raw_rate']:.0f}", fmt_ratio(tim["fire_rate"], tim["raw_rate"])),
-    ]
+    ] + report_rows(rep)
     print()
     print(f"ordo bench: durability {args.durability}, wrk -t{args.threads} -c{args.connections} "
           f"-d{args.duration}s keep-alive, signed Shopify orders/create, "
@@ -798,6 +956,28 @@ def main(argv):
         shutil.rmtree(work, ignore_errors=True)
     else:
         print(f"(work folder: {work})")
+    return 0
+
+
+def main_reports(args, deadline):
+    """--only reports: the KPI report section alone, same table format."""
+    ordo_bin = Path(args.ordo).resolve()
+    work = ROOT / "build" / "bench" / f"run-{os.getpid()}"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    failures = []
+    rep = bench_reports(ordo_bin, work, deadline, failures)
+    print()
+    for r in [("figure", "ordo", "baseline", "ratio"), ("---", "---:", "---:", "---:")] + \
+            report_rows(rep):
+        print("| " + " | ".join(r) + " |")
+    if failures:
+        print("\nFAILED:\n- " + "\n- ".join(failures))
+        print(f"(work folder kept: {work})")
+        return 1
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

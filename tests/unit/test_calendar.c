@@ -520,6 +520,33 @@ static void test_tz_restored(void)
 	free(saved);
 }
 
-T_MAIN(test_add_table, test_month_end_chain, test_daily_walk, test_errors,
+/* Local midnights for report buckets: ordinary days, a midnight that does
+ * not exist (America/Sao_Paulo's spring forward at 00:00 in 2018), a day
+ * of 23 and one of 25 hours. */
+static void test_wall_to_ms(void)
+{
+	static const struct { const char *wall, *tz, *want; } cases[] = {
+		{ "2026-11-02T00:00:00Z", "America/New_York", "2026-11-02T05:00:00Z" },
+		{ "2026-11-01T00:00:00Z", "America/New_York", "2026-11-01T04:00:00Z" },
+		{ "2026-03-29T00:00:00Z", "Europe/Berlin", "2026-03-28T23:00:00Z" },
+		{ "2026-03-30T00:00:00Z", "Europe/Berlin", "2026-03-29T22:00:00Z" },
+		{ "2026-10-25T02:30:00Z", "Europe/Berlin", "2026-10-25T00:30:00Z" },
+		{ "2018-11-04T00:00:00Z", "America/Sao_Paulo", "2018-11-04T03:00:00Z" },
+		{ "2026-01-01T00:00:00Z", "UTC", "2026-01-01T00:00:00Z" },
+	};
+	int64_t wall, want, got;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		CHECK_INT(clock_parse_iso(cases[i].wall, &wall), 0);
+		CHECK_INT(clock_parse_iso(cases[i].want, &want), 0);
+		got = 0;
+		CHECK_INT(calendar_wall_to_ms(wall, cases[i].tz, &got), 0);
+		CHECK_INT(got, want);
+	}
+	CHECK_INT(calendar_wall_to_ms(wall, "Mars/Olympus", &got), -1);
+	CHECK_INT(calendar_wall_to_ms(INT64_C(253402300799999), "UTC", &got), -1);
+}
+
+T_MAIN(test_wall_to_ms, test_add_table, test_month_end_chain, test_daily_walk, test_errors,
     test_range, test_unit_parse, test_tz_known, test_local_parts,
     test_tz_restored)
