@@ -452,6 +452,18 @@ static const char *const migrations[] = {
 	"  created_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (merchant, order_id, external_id)"
 	") STRICT, WITHOUT ROWID;",
+
+	/* 15: dashboard sign-in sessions (only the token's digest is kept),
+	 * and an order's events found by its key for the dashboard's timeline */
+	"CREATE TABLE sessions ("
+	"  token_sha256 TEXT PRIMARY KEY,"
+	"  merchant TEXT NOT NULL,"
+	"  key_sha256 TEXT NOT NULL,"        /* the API key it was opened with */
+	"  created_at INTEGER NOT NULL,"
+	"  expires_at INTEGER NOT NULL"
+	") STRICT, WITHOUT ROWID;"
+	"CREATE INDEX sessions_expiry ON sessions(expires_at);"
+	"CREATE INDEX inbox_order ON inbox(merchant, order_key, id) WHERE order_key IS NOT NULL;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -38,6 +38,7 @@
 #include "ordo/metrics.h"
 #include "ordo/sandbox.h"
 #include "ordo/server.h"
+#include "ordo/web.h"
 
 const struct sandbox_module server_modules[] = {
 	{ "orders", l_orders_open },
@@ -171,10 +172,12 @@ void server_route(struct evhttp_request *req, void *arg)
 
 	conns_request_started(s->conns, req);
 	n = http_split_path(req, buf, sizeof buf, seg);
-	if (n < 1) {
+	if (n < 0) {
 		http_reply_error(req, 404, "not_found", "no such route");
 		return;
 	}
+	if (web_serve(req, seg, n))
+		return;   /* the dashboard: "/", /app/..., /static/... */
 	if (strcmp(seg[0], "webhooks") == 0) {
 		if (s->stopping) {
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");

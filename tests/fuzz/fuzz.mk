@@ -30,7 +30,8 @@ FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wno-unused-paramete
                 $(FUZZ_SAN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lm
 
-FUZZ_HOST_OBJ = $(patsubst host/%.c,$(FUZZ_BUILD)/obj/%.o,$(filter-out host/main.c,$(wildcard host/*.c)))
+FUZZ_HOST_OBJ = $(patsubst host/%.c,$(FUZZ_BUILD)/obj/%.o,$(filter-out host/main.c,$(wildcard host/*.c))) \
+                $(FUZZ_BUILD)/obj/web_assets.o
 FUZZ_COMMON   = $(FUZZ_BUILD)/obj/fuzz_common.o
 FUZZ_BINS     = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
@@ -65,6 +66,11 @@ $(FUZZ_BUILD)/obj/%.o: host/%.c $(wildcard include/ordo/*.h)
 	@mkdir -p $(@D)
 	@echo "  FUZZCC  $<"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/obj/web_assets.o: build/gen/web_assets.c include/ordo/web.h
+	@mkdir -p $(@D)
+	@echo "  FUZZCC  $<"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
 $(FUZZ_BUILD)/obj/fuzz_%.o: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(wildcard include/ordo/*.h)
 	@mkdir -p $(@D)
