@@ -52,7 +52,7 @@ async function render() {
   main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
   try {
     const content = await page(...args);
-    main.replaceChildren(...[content].flat());
+    main.replaceChildren(...[content].flat(Infinity).filter((x) => x !== null && x !== undefined && x !== false));
   } catch (e) {
     if (e instanceof api.ApiError && e.status === 401) {
       setSession(null);
@@ -203,10 +203,11 @@ function timeline(o) {
       `${e.source}${e.channel ? "/" + e.channel : ""} ${e.topic} · ${e.status} · ${e.attempts} attempt${e.attempts === 1 ? "" : "s"}`,
       e.status === "dead", e.error);
   for (const x of o.history || []) {
+    const change = x.kind === "status" || x.kind.endsWith("_status");
     const what = x.kind === "created" ? "order created"
-      : x.from !== null || x.to !== null ? `${x.kind.replace(/_/g, " ")}: ${x.from ?? "—"} → ${x.to ?? "—"}`
-      : x.kind;
-    add(x.at, x.kind === "status" || x.kind.endsWith("_status") ? "status" : x.kind, what, x.message);
+      : change ? `${x.kind.replace(/_/g, " ")}: ${x.from ?? "—"} → ${x.to ?? "—"}`
+      : [x.kind, x.to].filter(Boolean).join(" ");
+    add(x.at, change ? "status" : x.kind, what, x.message);
   }
   for (const p of o.payments || [])
     add(p.created_at, "payment", `${p.kind} ${money(p.amount, p.currency)}`,
@@ -366,7 +367,14 @@ async function kpiPage() {
   const to = params.get("to") || day(new Date(Date.now() + 86400e3));
   const from = params.get("from") || day(new Date(Date.now() - 29 * 86400e3));
   const bucket = params.get("bucket") === "week" ? "week" : "day";
-  const k = await api.optional("reports/kpis" + api.query({ from, to, bucket }));
+  let k;
+  try {
+    k = await api.optional("reports/kpis" + api.query({ from, to, bucket }));
+  } catch (e) {
+    // A server that wants timestamps rather than dates: the same days.
+    if (e.status !== 400) throw e;
+    k = await api.optional("reports/kpis" + api.query({ from: from + "T00:00:00Z", to: to + "T00:00:00Z", bucket }));
+  }
   const fIn = h("input", { type: "date", id: "kpi-from", value: from });
   const tIn = h("input", { type: "date", id: "kpi-to", value: to });
   const bIn = h("select", { id: "kpi-bucket" }, ["day", "week"].map((b) =>
