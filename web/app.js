@@ -247,10 +247,15 @@ async function until(check) {
   return null;
 }
 
+let flash = null;      // a retry's outcome, shown once on the page drawn after it
+
 async function problemsPage() {
   const [dl, eff] = await Promise.all([api.get("dead-letters?limit=100"),
     api.get("effects?status=failed,dead&limit=100")]);
-  const status = h("div", { id: "problem-status" });
+  const status = h("div", { id: "problem-status" }, flash);
+  flash = null;
+  // A retry that worked: the lists are drawn again without it.
+  const redraw = (message) => { flash = message; render(); };
   const retryDead = async (d, button) => {
     button.disabled = true;
     try {
@@ -261,10 +266,11 @@ async function problemsPage() {
         return e.status !== "pending" ? e : null;
       });
       const ok = ev && ev.status === "done";
-      status.replaceChildren(h("p", { class: ok ? "notice" : "notice bad", "data-retry": ok ? "succeeded" : "failed" },
+      const message = h("p", { class: ok ? "notice" : "notice bad", "data-retry": ok ? "succeeded" : "failed" },
         ok ? `Dead letter ${d.id} retried: event ${r.event_id} was handled.`
-          : `Dead letter ${d.id}: event ${r.event_id} ${ev ? "failed again: " + (ev.error || ev.status) : "is still waiting"}.`));
-      if (ok) button.closest("tr").remove();
+          : `Dead letter ${d.id}: event ${r.event_id} ${ev ? "failed again: " + (ev.error || ev.status) : "is still waiting"}.`);
+      if (ok) redraw(message);
+      else status.replaceChildren(message);
     } catch (e) {
       status.replaceChildren(h("p", { class: "notice bad" }, e.message));
       button.disabled = false;
@@ -281,9 +287,10 @@ async function problemsPage() {
         return x && x.status !== "pending" ? x : null;
       });
       const ok = done && done.status === "succeeded";
-      status.replaceChildren(h("p", { class: ok ? "notice" : "notice bad", "data-retry": ok ? "succeeded" : "failed" },
-        ok ? `Effect ${e.id} retried: it succeeded.` : `Effect ${e.id}: ${done ? done.status + " " + (done.last_error || "") : "still pending"}.`));
-      if (ok) button.closest("tr").remove();
+      const message = h("p", { class: ok ? "notice" : "notice bad", "data-retry": ok ? "succeeded" : "failed" },
+        ok ? `Effect ${e.id} retried: it succeeded.` : `Effect ${e.id}: ${done ? done.status + " " + (done.last_error || "") : "still pending"}.`);
+      if (ok) redraw(message);
+      else status.replaceChildren(message);
     } catch (err) {
       status.replaceChildren(h("p", { class: "notice bad" }, err.message));
       button.disabled = false;

@@ -112,6 +112,13 @@ async function flow() {
     await shot(name);
   }
 
+  await page.goto(spec.base + "/app/subscriptions");
+  await page.waitForSelector("#due-soon");
+  const due = await text("#due-soon");
+  assert.match(due, new RegExp(spec.due_soon));
+  assert.doesNotMatch(due, new RegExp(spec.due_later));
+  assert.match(await text("#past-due"), /None past due/);
+
   // Sign out, then in as beta: its dead letter, retried from the page.
   await page.click("#signout");
   await page.waitForSelector("#signin");
@@ -133,8 +140,20 @@ async function flow() {
   await shot("problems");
   await page.click(retry);
   await page.waitForSelector('[data-retry="succeeded"]');
+  assert.match(await text("#problem-status"), new RegExp(`Dead letter ${spec.dead_letter_id} retried`));
   assert.equal(await page.locator(retry).count(), 0);
   await shot("problems-retried");
+
+  // The failed effect, retried from the page now that its endpoint is up.
+  const again = `button[data-retry-effect="${spec.effect_id}"]`;
+  assert.match(await text("#failed-effects"), /503/);
+  await page.click(again);
+  await page.waitForSelector('[data-retry="succeeded"]:has-text("Effect")');
+  assert.match(await text("#problem-status"), new RegExp(`Effect ${spec.effect_id} retried: it succeeded`));
+  assert.equal(await page.locator(again).count(), 0);
+  assert.match(await text("#failed-effects"), /No failed effects/);
+  assert.match(await text("#dead-letters"), /No dead letters/);
+  await shot("problems-effect-retried");
 }
 
 async function kpis() {

@@ -27,8 +27,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "e2e"))
 
-from conftest import (ROOT, ACME_KEY, BETA_KEY, ordo_factory,  # noqa: E402,F401 (a fixture)
-                      shopify_order, wait_until)
+from conftest import (ROOT, ACME_KEY, BETA_KEY, ordo_factory, sink,  # noqa: E402,F401 (fixtures)
+                      q, shopify_order, wait_until)
 
 ARTIFACTS = ROOT / "build" / "artifacts" / "browser"
 NODE_TIMEOUT = 60          # seconds for one browser run
@@ -48,6 +48,11 @@ BETA_FLOW = ("local flow = (function()\n"
              + "\nend)()\n"
              "function flow.order_updated(ev)\n"
              "  orders.tag(ev.order, \"updated\")\n"
+             "end\n"
+             # A paid order is told to the merchant's ERP (a Sink here).
+             "function flow.order_paid(ev)\n"
+             "  http.post { url = \"@ERP@\", json = { paid = ev.order.external_id },\n"
+             "              key = \"erp-\" .. ev.order.external_id }\n"
              "end\n"
              "return flow\n")
 
@@ -85,13 +90,25 @@ def acme_orders(ordo, n=3):
     return bodies, orders
 
 
-def test_dashboard_flow(ordo_factory):
-    ordo = ordo_factory(beta_workflow=BETA_FLOW, beta_extra=LOCATIONS, max_attempts=2)
+def test_dashboard_flow(ordo_factory, sink):
+    erp = sink.url + "/erp"
+    ordo = ordo_factory(beta_workflow=BETA_FLOW.replace("@ERP@", erp), max_attempts=2,
+                        beta_extra=LOCATIONS + "effects: {timeout: 2s, max_attempts: 2, base_delay: 10ms,"
+                        f" max_delay: 50ms, allow: [{q(erp)}]}}\n")
     bodies, orders = acme_orders(ordo)
     # An update and a payment on the first acme order, for its timeline.
     assert ordo.shopify(dict(bodies[0], note="gift wrap"), topic="orders/updated").status_code == 200
     assert ordo.shopify(dict(bodies[0], financial_status="paid"), topic="orders/paid").status_code == 200
     ordo.wait_order("shopify", bodies[0]["id"], pred=lambda o: o["payment_status"] == "paid")
+
+    # Subscriptions: one renews tomorrow (due this week), one next month.
+    template = {"currency": "USD", "total": 3000, "subtotal": 3000, "email": "sub@example.com",
+                "lines": [{"sku": "BOX", "title": "Box", "quantity": 1, "unit_price": 3000,
+                           "total": 3000}]}
+    for interval, email in (("day", "soon@example.com"), ("month", "later@example.com")):
+        r = ordo.api("POST", "subscriptions", json={"order": dict(template, email=email),
+                                                    "interval": interval})
+        assert r.status_code == 201, r.text
 
     # beta: stock (one SKU low, one sold out and backordered) ...
     for sku, n in (("LOW-1", 2), ("GONE-1", 0), ("PLENTY-1", 100)):
@@ -100,6 +117,13 @@ def test_dashboard_flow(ordo_factory):
     back = shopify_order(lines=[("9.00", 3, "GONE-1", "Sold out")])
     assert ordo.shopify(back, merchant="beta").status_code == 200
     ordo.wait_order("shopify", back["id"], "beta", pred=lambda o: o["fulfillment_status"] == "backordered")
+    # ... a paid order whose ERP post failed while the ERP was down ...
+    sink.fail_next(2, 503, path="/erp")
+    assert ordo.shopify(dict(back, financial_status="paid"), merchant="beta",
+                        topic="orders/paid").status_code == 200
+    effect = wait_until(lambda: next((e for e in ordo.api("GET", "effects", "beta", params={
+        "status": "failed,dead"}).json()["effects"] if e["key"] == f"erp-{back['id']}"), None),
+        what="the ERP post to fail")
     # ... and an update that came before its order: dead-lettered.
     early = shopify_order()
     r = ordo.shopify(early, merchant="beta", topic="orders/updated")
@@ -114,12 +138,15 @@ def test_dashboard_flow(ordo_factory):
         "base": ordo.base, "keys": {"acme": ACME_KEY, "beta": BETA_KEY},
         "acme_orders": len(orders), "external_id": str(bodies[0]["id"]),
         "order_id": orders[0]["id"], "beta_order_id": beta_order["id"],
-        "dead_letter_id": dl["id"], "low_sku": "LOW-1", "backordered_sku": "GONE-1",
+        "dead_letter_id": dl["id"], "effect_id": effect["id"], "low_sku": "LOW-1", "backordered_sku": "GONE-1",
+        "due_soon": "soon@example.com", "due_later": "later@example.com",
     }, "flow")
     # The retry the page made really happened: the update is applied now.
     o = ordo.wait_order("shopify", early["id"], "beta", pred=lambda o: "updated" in o["tags"])
     assert any(e["id"] == event_id and e["status"] == "done" for e in o["events"])
     assert all(d["id"] != dl["id"] for d in ordo.dead_letters("beta"))
+    posts = sink.posts("/erp")
+    assert [p.status for p in posts] == [503, 503, 200], posts
 
 
 def test_kpi_chart(ordo_factory):
