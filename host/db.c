@@ -453,8 +453,9 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (merchant, order_id, external_id)"
 	") STRICT, WITHOUT ROWID;",
 
-	/* 15: dashboard sign-in sessions (only the token's digest is kept),
-	 * and an order's events found by its key for the dashboard's timeline */
+	/* 15: dashboard sign-in sessions (only the token's digest is kept);
+	 * for the dashboard: an order's events by its key (the timeline), orders
+	 * by external id or email (search) and its counts (pipeline) */
 	"CREATE TABLE sessions ("
 	"  token_sha256 TEXT PRIMARY KEY,"
 	"  merchant TEXT NOT NULL,"
@@ -463,7 +464,10 @@ static const char *const migrations[] = {
 	"  expires_at INTEGER NOT NULL"
 	") STRICT, WITHOUT ROWID;"
 	"CREATE INDEX sessions_expiry ON sessions(expires_at);"
-	"CREATE INDEX inbox_order ON inbox(merchant, order_key, id) WHERE order_key IS NOT NULL;",
+	"CREATE INDEX inbox_order ON inbox(merchant, order_key, id) WHERE order_key IS NOT NULL;"
+	"CREATE INDEX orders_external ON orders(merchant, external_id);"
+	"CREATE INDEX orders_email ON orders(merchant, email COLLATE NOCASE) WHERE email IS NOT NULL;"
+	"CREATE INDEX orders_pipeline ON orders(merchant, status, fulfillment_status);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -130,7 +130,7 @@ struct orders_filter {
 	const char *status;       /* NULL: any */
 	const char *email;        /* NULL: any; matched without regard to case */
 	const char *sku;          /* NULL: any; orders with a line of this SKU */
-	const char *q;            /* NULL: any; external id, number, email or SKU */
+	const char *q;            /* NULL: any; its external id, email or a line's SKU */
 	int64_t before_id;        /* cursor: only ids below it; 0: from the newest */
 	int limit;                /* 1..200 */
 };
@@ -141,7 +141,7 @@ json_t *orders_list(struct db *db, const char *merchant,
     const struct orders_filter *f, char *err);
 
 /* Counts of the merchant's orders: {"total": n, "status": {"placed": n, ...},
- * "payment_status": {...}, "fulfillment_status": {...}}.
+ * "fulfillment_status": {"unfulfilled": n, ...}}.
  * @return a new reference, or NULL on a database error. */
 json_t *orders_summary(struct db *db, const char *merchant);
 

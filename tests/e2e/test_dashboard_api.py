@@ -143,6 +143,9 @@ def test_order_search_counts_and_events(ordo):
     assert ids(q=str(a["id"])) == [oa["id"]]
     assert ids(q="bob@example.com") == [ob["id"]]
     assert ids(q="SKU-BLUE") == [oa["id"]]
+    assert ids(q="ADA@example.COM") == [oa["id"]]
+    assert ids(q="SKU-BLUE", status="canceled") == []
+    assert ids(q="SKU-BLUE", status=oa["status"]) == [oa["id"]]
     assert ids(q="nothing-like-it") == []
     assert ordo.orders(merchant="beta", q=str(a["id"]))["orders"] == []
 
