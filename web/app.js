@@ -227,8 +227,8 @@ function timeline(o) {
   if (!items.length) return h("p", { class: "muted" }, "Nothing yet.");
   return h("ol", { class: "timeline", id: "timeline" }, items.map((i) =>
     h("li", { class: i.bad ? "bad" : null, "data-kind": i.kind },
-      h("span", { class: "when" }, when(i.at)), h("span", { class: "kind" }, i.kind),
-      h("span", { class: "what" }, i.what), i.detail ? h("span", { class: "muted" }, i.detail) : null,
+      h("span", { class: "when" }, when(i.at)), " ", h("span", { class: "kind" }, i.kind), " ",
+      h("span", { class: "what" }, i.what), " ", i.detail ? h("span", { class: "muted" }, i.detail) : null,
       i.error ? h("pre", { class: "error" }, i.error) : null)));
 }
 

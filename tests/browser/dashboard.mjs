@@ -93,6 +93,10 @@ async function flow() {
   assert.match(timeline, /payment status: unpaid → paid/);
   assert.ok(await page.locator('#timeline li[data-kind="status"]').count() >= 1, "a status change");
   assert.ok(await page.locator('#timeline li[data-kind="payment"]').count() >= 1, "a payment");
+  // The order confirmation: its effect (delivered) and what the workflow noted.
+  const notes = await page.locator('#timeline li[data-kind="notification"]').allInnerTexts();
+  assert.ok(notes.some((t) => /notify .* succeeded .*HTTP 200/.test(t)), notes.join(" | "));
+  assert.ok(notes.some((t) => /order_confirmation to buyer0@example.com sent/.test(t)), notes.join(" | "));
   await shot("order");
 
   // Another merchant's order: the API says 404, the page says not found.

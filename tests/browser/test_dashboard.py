@@ -92,14 +92,26 @@ def acme_orders(ordo, n=3):
 
 def test_dashboard_flow(ordo_factory, sink):
     erp = sink.url + "/erp"
-    ordo = ordo_factory(beta_workflow=BETA_FLOW.replace("@ERP@", erp), max_attempts=2,
+    # acme confirms each order to its customer (a notification effect).
+    notify = f"""\
+notifications:
+  url: {q(sink.url + "/notify")}
+  secret: "notify-secret"
+  templates:
+    order_confirmation:
+      subject: "Order {{{{order.number}}}} confirmed"
+      body: "Thanks for order {{{{order.number}}}}."
+effects: {{timeout: 2s, max_attempts: 4, base_delay: 10ms, max_delay: 50ms}}
+"""
+    ordo = ordo_factory(beta_workflow=BETA_FLOW.replace("@ERP@", erp), max_attempts=2, acme_extra=notify,
                         beta_extra=LOCATIONS + "effects: {timeout: 2s, max_attempts: 2, base_delay: 10ms,"
                         f" max_delay: 50ms, allow: [{q(erp)}]}}\n")
     bodies, orders = acme_orders(ordo)
     # An update and a payment on the first acme order, for its timeline.
     assert ordo.shopify(dict(bodies[0], note="gift wrap"), topic="orders/updated").status_code == 200
     assert ordo.shopify(dict(bodies[0], financial_status="paid"), topic="orders/paid").status_code == 200
-    ordo.wait_order("shopify", bodies[0]["id"], pred=lambda o: o["payment_status"] == "paid")
+    ordo.wait_order("shopify", bodies[0]["id"], pred=lambda o: o["payment_status"] == "paid" and any(
+        e["kind"] == "notify" and e["status"] == "succeeded" for e in o["effects"]))
 
     # Subscriptions: one renews tomorrow (due this week), one next month.
     template = {"currency": "USD", "total": 3000, "subtotal": 3000, "email": "sub@example.com",
