@@ -56,12 +56,15 @@ async function flow() {
   await signIn("wrong-key-that-is-long-enough");
   await page.waitForFunction(() => /refused/.test(document.querySelector("#signin-error")?.textContent || ""));
   assert.deepEqual(await context.cookies(), []);
+  assert.equal(await page.locator("#nav").isVisible(), false, "no navigation before signing in");
+  assert.equal(await page.locator("#signout").isVisible(), false);
   await shot("signin-refused");
 
   // Sign in: an HttpOnly, SameSite=Strict session cookie; the pipeline.
   await page.fill("#api-key", spec.keys.acme);
   await page.click("#signin button[type=submit]");
   await page.waitForSelector("#pipeline");
+  assert.equal(await page.locator("#nav").isVisible(), true);
   const cookies = await context.cookies();
   assert.equal(cookies.length, 1, JSON.stringify(cookies));
   assert.equal(cookies[0].name, "ordo_session");
@@ -114,6 +117,14 @@ async function flow() {
     await page.waitForSelector(sel);
     assert.equal(await page.locator('[data-error]').count(), 0, `${route} shows an error`);
     await shot(name);
+    if (name === "workflow") {
+      if (spec.workflow === null)
+        await page.waitForSelector('[data-unavailable="workflow"]');
+      else
+        assert.match(await text("main"), new RegExp(String(spec.workflow.version).slice(0, 12)));
+    }
+    if (name === "kpis-page")
+      await page.waitForSelector(spec.kpis_route ? 'svg[data-chart="orders"]' : '[data-unavailable="kpis"]');
   }
 
   await page.goto(spec.base + "/app/subscriptions");
