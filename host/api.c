@@ -2,7 +2,13 @@
  * api — the JSON REST API under /api/v1/, per-merchant API keys.
  *
  *   GET  /api/v1/orders/{id}
- *   GET  /api/v1/orders?channel=&external_id=&status=&limit=&cursor=
+ *   GET  /api/v1/orders?channel=&external_id=&status=&email=&sku=&q=&limit=&cursor=
+ *                                                  q: external id, number, email or SKU
+ *   GET  /api/v1/events/{id}                       one inbox event: status, attempts, error
+ *   GET  /api/v1/orders/summary                    counts by status, payment, fulfillment
+ *   POST /api/v1/session                           {api_key}: dashboard sign-in (cookie)
+ *   GET  /api/v1/session                           who is signed in, its CSRF token
+ *   DELETE /api/v1/session                         sign out
  *   GET  /api/v1/dead-letters?limit=
  *   POST /api/v1/dead-letters/{id}/retry
  *   GET  /api/v1/effects?status=&limit=
@@ -45,7 +51,9 @@
  * Depends on orders, dispatch, outbox, crypto, http. A key is compared as SHA-256
  * digests with a constant-time compare, against every key of every
  * merchant, so neither timing nor an early exit tells which part matched.
- * Another merchant's resources are 404, never 403.
+ * Another merchant's resources are 404, never 403. The dashboard's session
+ * cookie (session.h) authenticates too; a change made with it (any method
+ * but GET and HEAD) needs the session's X-CSRF-Token, else 403.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -64,6 +72,7 @@
 #include "ordo/db.h"
 #include "ordo/digital.h"
 #include "ordo/edits.h"
+#include "ordo/events.h"
 #include "ordo/fulfillment.h"
 #include "ordo/inbox.h"
 #include "ordo/inventory.h"
@@ -74,27 +83,73 @@
 #include "ordo/supply.h"
 #include "ordo/timers.h"
 #include "ordo/server.h"
+#include "ordo/session.h"
 
-/* The merchant whose key the request carries, or NULL. */
-static const struct merchant_config *authenticate(struct server *s, struct evhttp_request *req)
+/* The merchant with API key `key`, or NULL; *digest gets the key's SHA-256. */
+static const struct merchant_config *key_merchant(struct server *s, const char *key,
+    unsigned char digest[CRYPTO_SHA256_LEN])
 {
-	const char *auth = http_header(req, "Authorization");
-	unsigned char got[CRYPTO_SHA256_LEN], want[CRYPTO_SHA256_LEN];
+	unsigned char want[CRYPTO_SHA256_LEN];
 	const struct merchant_config *found = NULL;
 
-	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 || auth[7] == '\0')
-		return NULL;
-	crypto_sha256(auth + 7, strlen(auth + 7), got);
+	crypto_sha256(key, strlen(key), digest);
 	for (size_t i = 0; i < s->cfg->n_merchants; i++) {
 		const struct merchant_config *m = &s->cfg->merchants[i];
 
 		for (size_t k = 0; k < m->n_api_keys; k++) {
 			crypto_sha256(m->api_keys[k], strlen(m->api_keys[k]), want);
-			if (crypto_equal(got, want, sizeof got) && found == NULL)
+			if (crypto_equal(digest, want, sizeof want) && found == NULL)
 				found = m;
 		}
 	}
 	return found;
+}
+
+/* The merchant of a live session cookie whose key is still configured,
+ * or NULL (also on a database error: the caller answers 401 either way). */
+static const struct merchant_config *session_merchant(struct server *s, const char *token)
+{
+	char merchant[SESSION_MERCHANT_MAX], key_hex[SESSION_TOKEN_HEX + 1];
+	char have[2 * CRYPTO_SHA256_LEN + 1];
+	unsigned char d[CRYPTO_SHA256_LEN];
+	const struct merchant_config *m;
+	int64_t expires;
+	int i, ok = 0;
+
+	if (session_find(s->db, token, merchant, key_hex, &expires) != 1 ||
+	    (i = server_merchant_index(s, merchant)) < 0)
+		return NULL;
+	m = &s->cfg->merchants[i];
+	for (size_t k = 0; k < m->n_api_keys; k++) {
+		crypto_sha256(m->api_keys[k], strlen(m->api_keys[k]), d);
+		crypto_hex(d, sizeof d, have);
+		ok |= crypto_equal_str(have, key_hex);
+	}
+	return ok ? m : NULL;
+}
+
+/* The merchant whose key (Authorization: Bearer) or dashboard session
+ * (cookie) the request carries, or NULL. A request with an Authorization
+ * header is judged by it alone. `token` gets the session token when the
+ * cookie was used, "" otherwise. */
+static const struct merchant_config *authenticate(struct server *s, struct evhttp_request *req,
+    char token[SESSION_TOKEN_HEX + 1])
+{
+	const char *auth = http_header(req, "Authorization");
+	const char *cookie = http_header(req, "Cookie");
+	unsigned char got[CRYPTO_SHA256_LEN];
+	const struct merchant_config *m;
+
+	token[0] = '\0';
+	if (auth != NULL)
+		return strncmp(auth, "Bearer ", 7) != 0 || auth[7] == '\0' ? NULL
+		    : key_merchant(s, auth + 7, got);
+	if (cookie == NULL || !session_cookie_token(cookie, token))
+		return NULL;
+	m = session_merchant(s, token);
+	if (m == NULL)
+		token[0] = '\0';
+	return m;
 }
 
 /* A positive int64 from decimal text, strictly. @return 0 or -1. */
@@ -151,6 +206,13 @@ json_t *api_order(struct db *db, const char *merchant, int64_t id, int *dberr)
 	json_object_set(o, "effects", json_object_get(eff, "effects"));
 	json_decref(eff);
 	json_object_set_new(o, "shipments", ship_list(db, merchant, id));
+	/* The events that touched it, for the timeline (events.c). */
+	if ((eff = events_of_order(db, merchant, id, 1000)) == NULL) {
+		json_decref(o);
+		*dberr = 1;
+		return NULL;
+	}
+	json_object_set_new(o, "events", eff);
 	return o;
 }
 
@@ -180,7 +242,8 @@ static void list_orders(struct server *s, struct evhttp_request *req,
 {
 	struct orders_filter f = { 0 };
 	char err[ORDERS_ERRLEN];
-	char *channel = NULL, *ext = NULL, *status = NULL;
+	char *channel = NULL, *ext = NULL, *status = NULL, *email = NULL, *sku = NULL;
+	char *search = NULL;
 	int64_t limit, cursor;
 	int bad = 0, b;
 	json_t *out;
@@ -194,6 +257,12 @@ static void list_orders(struct server *s, struct evhttp_request *req,
 	bad |= b;
 	status = http_query(req, "status", &b);
 	bad |= b;
+	email = http_query(req, "email", &b);
+	bad |= b;
+	sku = http_query(req, "sku", &b);
+	bad |= b;
+	search = http_query(req, "q", &b);
+	bad |= b;
 	if (bad) {
 		http_reply_error(req, 400, "invalid_parameter", "the query string is malformed");
 		goto out;
@@ -201,6 +270,9 @@ static void list_orders(struct server *s, struct evhttp_request *req,
 	f.channel = channel;
 	f.external_id = ext;
 	f.status = status;
+	f.email = email;
+	f.sku = sku;
+	f.q = search;
 	f.before_id = cursor;
 	f.limit = (int)limit;
 	out = orders_list(s->db, m->id, &f, err);
@@ -213,6 +285,9 @@ out:
 	free(channel);
 	free(ext);
 	free(status);
+	free(email);
+	free(sku);
+	free(search);
 }
 
 static void dead_letters(struct server *s, struct evhttp_request *req,
@@ -1669,8 +1744,166 @@ static void r_kpis(struct server *s, struct evhttp_request *req,
 	kpis(s, req, m);
 }
 
+/* ------------------------------------------------------------------ */
+/* Dashboard sessions                                                  */
+/* ------------------------------------------------------------------ */
+
+static json_t *session_json(const struct merchant_config *m, const char *token,
+    int64_t expires_at)
+{
+	char csrf[SESSION_TOKEN_HEX + 1], ts[32];
+
+	clock_format_iso(expires_at, ts);
+	session_csrf(token, csrf);
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "merchant", m->id, "name",
+	    m->name ? m->name : m->id, "currency", m->currency, "timezone", m->timezone,
+	    "csrf_token", csrf, "expires_at", ts);
+}
+
+static void set_cookie(struct evhttp_request *req, const char *value, int64_t max_age_s)
+{
+	const char *proto = http_header(req, "X-Forwarded-Proto");
+	char c[200];
+
+	/* Secure when a TLS proxy in front says the browser used https. */
+	snprintf(c, sizeof c, SESSION_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict;"
+	    " Max-Age=%lld%s", value, (long long)max_age_s,
+	    proto != NULL && strcmp(proto, "https") == 0 ? "; Secure" : "");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", c);
+}
+
+/* POST /api/v1/session {"api_key": "..."}: 201 with the session (and its
+ * cookie); a wrong key 401 and no cookie. JSON only, so a cross-site form
+ * cannot sign a browser in to someone else's account. */
+static void session_create(struct server *s, struct evhttp_request *req)
+{
+	const char *type = http_header(req, "Content-Type");
+	unsigned char digest[CRYPTO_SHA256_LEN];
+	char hex[2 * CRYPTO_SHA256_LEN + 1], token[SESSION_TOKEN_HEX + 1];
+	const struct merchant_config *m;
+	const char *key;
+	int64_t expires;
+	json_t *body;
+
+	if (type == NULL || strncmp(type, "application/json", 16) != 0) {
+		http_reply_error(req, 400, "invalid_request", "send {\"api_key\": \"...\"} as"
+		    " Content-Type: application/json");
+		return;
+	}
+	if ((body = body_object(req)) == NULL)
+		return;
+	key = json_string_value(json_object_get(body, "api_key"));
+	if (key == NULL || key[0] == '\0') {
+		json_decref(body);
+		http_reply_error(req, 400, "invalid_request", "api_key: a merchant API key is required");
+		return;
+	}
+	m = key_merchant(s, key, digest);
+	json_decref(body);
+	if (m == NULL) {
+		http_reply_error(req, 401, "unauthorized", "that is not a merchant API key");
+		return;
+	}
+	crypto_hex(digest, sizeof digest, hex);
+	if (session_open(s->db, m->id, hex, SESSION_TTL_MS, token, &expires) != 0) {
+		http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		return;
+	}
+	set_cookie(req, token, SESSION_TTL_MS / 1000);
+	http_reply_json(req, 201, session_json(m, token, expires));
+}
+
+/* GET /api/v1/session: who is signed in (and the CSRF token again);
+ * DELETE: sign out. */
+static void session_route(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, const char *token)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	char merchant[SESSION_MERCHANT_MAX], key_hex[SESSION_TOKEN_HEX + 1];
+	int64_t expires = 0;
+
+	if (token[0] == '\0') {
+		http_reply_error(req, 404, "not_found", "no session: this request used an API key");
+		return;
+	}
+	if (cmd == EVHTTP_REQ_GET) {
+		if (session_find(s->db, token, merchant, key_hex, &expires) != 1)
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+		else
+			http_reply_json(req, 200, session_json(m, token, expires));
+	} else if (cmd == EVHTTP_REQ_DELETE) {
+		if (session_close(s->db, token) != 0) {
+			http_reply_error(req, 503, "unavailable", "the database is unavailable");
+			return;
+		}
+		set_cookie(req, "", 0);
+		http_reply_json(req, 200, json_pack("{s:b}", "ok", 1));
+	} else {
+		http_reply_error(req, 405, "method_not_allowed", "use POST, GET or DELETE");
+	}
+}
+
+/* POST /api/v1/session needs no key (it is how one signs in): served from
+ * server.c's table of routes without a key. */
+void api_session_create(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	(void)m;
+	(void)seg;
+	(void)n;
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+	session_create(s, req);
+}
+
+/* GET /session, DELETE /session: the session the cookie names ("" when
+ * the request used an API key). */
+static void r_session(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	const char *cookie = http_header(req, "Cookie");
+	char token[SESSION_TOKEN_HEX + 1] = "";
+
+	(void)seg;
+	(void)n;
+	if (http_header(req, "Authorization") == NULL && cookie != NULL &&
+	    !session_cookie_token(cookie, token))
+		token[0] = '\0';
+	session_route(s, req, m, token);
+}
+
+static void r_orders_summary(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	json_t *out = orders_summary(s->db, m->id);
+
+	(void)seg;
+	(void)n;
+	if (out == NULL)
+		http_reply_error(req, 503, "unavailable", "the database is unavailable");
+	else
+		http_reply_json(req, 200, out);
+}
+
+/* GET /events/{id}: one inbox event of the merchant's. */
+static void r_event(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n)
+{
+	int64_t eid;
+	int dberr = 0;
+	json_t *out = parse_id(seg[3], &eid) == 0 ? events_get(s->db, m->id, eid, &dberr) : NULL;
+
+	(void)n;
+	if (out != NULL)
+		http_reply_json(req, 200, out);
+	else if (dberr)
+		http_reply_error(req, 503, "unavailable", "the database is unavailable");
+	else
+		http_reply_error(req, 404, "not_found", "no event \"%s\"", seg[3]);
+}
+
 const struct route api_routes[] = {
 	{ "GET", "/api/v1/orders", r_list_orders },
+	{ "GET", "/api/v1/orders/summary", r_orders_summary },
 	{ "GET", "/api/v1/orders/{id}", r_get_order },
 	{ "POST", "/api/v1/orders/{id}/cancel", r_order_change },
 	{ "POST", "/api/v1/orders/{id}/edits", r_order_change },
@@ -1721,20 +1954,41 @@ const struct route api_routes[] = {
 	{ "POST", "/api/v1/grants/{id}/extend", grants_route },
 	{ "GET", "/api/v1/workflow", r_workflow },
 	{ "GET", "/api/v1/reports/kpis", r_kpis },
+	{ "GET", "/api/v1/events/{id}", r_event },
+	{ "GET", "/api/v1/session", r_session },
+	{ "DELETE", "/api/v1/session", r_session },
 };
 const size_t api_n_routes = sizeof api_routes / sizeof api_routes[0];
 
 void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 {
-	const struct merchant_config *m = authenticate(s, req);
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	char token[SESSION_TOKEN_HEX + 1];
+	const struct merchant_config *m;
 	const struct route *r;
 
+	/* Answers name orders and customers, and a session's CSRF token. */
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+	m = authenticate(s, req, token);
 	if (m == NULL) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
 		    "Bearer");
 		http_reply_error(req, 401, "unauthorized",
 		    "send a merchant API key as \"Authorization: Bearer <key>\"");
 		return;
+	}
+	/* A browser sends the cookie with any request to this origin: a change
+	 * made with it must also prove it comes from the dashboard's page. */
+	if (token[0] != '\0' && cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		const char *sent = http_header(req, "X-CSRF-Token");
+		char want[SESSION_TOKEN_HEX + 1];
+
+		session_csrf(token, want);
+		if (sent == NULL || !crypto_equal_str(sent, want)) {
+			http_reply_error(req, 403, "csrf_failed", "a change made with the dashboard's"
+			    " session needs its X-CSRF-Token header");
+			return;
+		}
 	}
 	if ((r = server_find_route(api_routes, api_n_routes, req, seg, n)) != NULL)
 		r->fn(s, req, m, seg, n);

@@ -483,6 +483,22 @@ static const char *const migrations[] = {
 	"  WHERE subscription_id IS NOT NULL;"
 	"CREATE INDEX payments_refunds ON payments(created_at)"
 	"  WHERE kind = 'refund' AND status = 'succeeded';",
+
+	/* 14: dashboard sign-in sessions (only the token's digest is kept);
+	 * for the dashboard: an order's events by its key (the timeline), orders
+	 * by external id or email (search) and its counts (pipeline) */
+	"CREATE TABLE sessions ("
+	"  token_sha256 TEXT PRIMARY KEY,"
+	"  merchant TEXT NOT NULL,"
+	"  key_sha256 TEXT NOT NULL,"        /* the API key it was opened with */
+	"  created_at INTEGER NOT NULL,"
+	"  expires_at INTEGER NOT NULL"
+	") STRICT, WITHOUT ROWID;"
+	"CREATE INDEX sessions_expiry ON sessions(expires_at);"
+	"CREATE INDEX inbox_order ON inbox(merchant, order_key, id) WHERE order_key IS NOT NULL;"
+	"CREATE INDEX orders_external ON orders(merchant, external_id);"
+	"CREATE INDEX orders_email ON orders(merchant, email COLLATE NOCASE) WHERE email IS NOT NULL;"
+	"CREATE INDEX orders_pipeline ON orders(merchant, status, fulfillment_status);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -1100,12 +1100,26 @@ json_t *orders_get(struct db *db, const char *merchant, int64_t id, unsigned par
 json_t *orders_list(struct db *db, const char *merchant,
     const struct orders_filter *f, char *err)
 {
-	/* One static statement: NULL parameters mean "any", so the cache and
-	 * the planner both see a single shape. */
-	sqlite3_stmt *st = db_prepare(db, "SELECT " ORDER_COLUMNS " FROM orders"
-	    " WHERE merchant = ?1 AND (?2 IS NULL OR channel = ?2)"
-	    "   AND (?3 IS NULL OR external_id = ?3) AND (?4 IS NULL OR status = ?4)"
-	    "   AND id < ?5 ORDER BY id DESC LIMIT ?6");
+	/* Two static statements: NULL parameters mean "any", so the cache and
+	 * the planner each see one shape. A search (q) first gathers the ids
+	 * it names from indexes (orders_external, orders_email, order_lines_sku)
+	 * and reads those rows only: without it a search is a scan of every
+	 * order of the merchant. The unary + keeps the planner on that list. */
+#define ORDERS_FILTERS \
+	" AND (?2 IS NULL OR channel = ?2)" \
+	" AND (?3 IS NULL OR external_id = ?3) AND (?4 IS NULL OR status = ?4)" \
+	" AND (?7 IS NULL OR email = ?7 COLLATE NOCASE)" \
+	" AND (?8 IS NULL OR id IN (SELECT order_id FROM order_lines WHERE sku = ?8))" \
+	" AND id < ?5 ORDER BY id DESC LIMIT ?6"
+	sqlite3_stmt *st = f->q == NULL
+	    ? db_prepare(db, "SELECT " ORDER_COLUMNS " FROM orders WHERE merchant = ?1"
+	        " AND ?9 IS NULL" ORDERS_FILTERS)
+	    : db_prepare(db, "SELECT " ORDER_COLUMNS " FROM orders WHERE id IN ("
+	        "   SELECT id FROM orders WHERE merchant = ?1 AND external_id = ?9"
+	        "   UNION SELECT id FROM orders WHERE merchant = ?1 AND email = ?9 COLLATE NOCASE"
+	        "   UNION SELECT order_id FROM order_lines WHERE sku = ?9)"
+	        " AND +merchant = ?1" ORDERS_FILTERS);
+#undef ORDERS_FILTERS
 	json_t *out, *arr;
 	int64_t last = 0;
 	int rc, n = 0;
@@ -1129,6 +1143,9 @@ json_t *orders_list(struct db *db, const char *merchant,
 	db_bind_text(st, 4, f->status);
 	sqlite3_bind_int64(st, 5, f->before_id > 0 ? f->before_id : INT64_MAX);
 	sqlite3_bind_int(st, 6, f->limit + 1);
+	db_bind_text(st, 7, f->email);
+	db_bind_text(st, 8, f->sku);
+	db_bind_text(st, 9, f->q);
 	arr = json_array();
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == f->limit)
@@ -1151,5 +1168,43 @@ json_t *orders_list(struct db *db, const char *merchant,
 	} else {
 		json_object_set_new(out, "next_cursor", json_null());
 	}
+	return out;
+}
+
+json_t *orders_summary(struct db *db, const char *merchant)
+{
+	/* One pass over the covering index orders_pipeline, never the rows. */
+	static const char *const cols[] = { "status", "fulfillment_status" };
+	sqlite3_stmt *st = db_prepare(db, "SELECT status, fulfillment_status, COUNT(*)"
+	    " FROM orders WHERE merchant = ? GROUP BY 1, 2");
+	json_t *out, *by[2];
+	json_int_t total = 0;
+	int rc;
+
+	if (st == NULL)
+		return NULL;
+	out = json_object();
+	for (int i = 0; i < 2; i++) {
+		by[i] = json_object();
+		json_object_set_new(out, cols[i], by[i]);
+	}
+	db_bind_text(st, 1, merchant);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_int_t n = sqlite3_column_int64(st, 2);
+
+		for (int i = 0; i < 2; i++) {
+			const char *k = (const char *)sqlite3_column_text(st, i);
+			json_t *cur = json_object_get(by[i], k);
+
+			json_object_set_new(by[i], k, json_integer(json_integer_value(cur) + n));
+		}
+		total += n;
+	}
+	db_reset(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(out);
+		return NULL;
+	}
+	json_object_set_new(out, "total", json_integer(total));
 	return out;
 }

@@ -42,7 +42,9 @@
 #include "ordo/metrics.h"
 #include "ordo/sandbox.h"
 #include "ordo/server.h"
+#include "ordo/api.h"
 #include "ordo/watch.h"
+#include "ordo/web.h"
 
 /* Quiet time after a script file changes before the reload: an editor's
  * save, or a checkout, is several events. */
@@ -288,6 +290,7 @@ static const struct route server_routes[] = {
 	{ "GET", "/healthz", healthz_route },
 	{ "GET", "/metrics", metrics_route },
 	{ "GET", "/api/v1/openapi.json", openapi_route },
+	{ "POST", "/api/v1/session", api_session_create },
 };
 #define N_SERVER_ROUTES (sizeof server_routes / sizeof server_routes[0])
 
@@ -393,10 +396,14 @@ void server_route(struct evhttp_request *req, void *arg)
 		http_reply_error(req, 404, "no_route", "no such route");
 		return;
 	}
+	if (web_serve(req, seg, n))
+		return;   /* the dashboard: "/", /app/..., /static/... */
 	/* The API authenticates before it routes, so an unknown path tells a
 	 * caller without a key nothing; its description is public. */
 	if (n >= 2 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0 &&
-	    !(n == 3 && strcmp(seg[2], "openapi.json") == 0)) {
+	    !(n == 3 && strcmp(seg[2], "openapi.json") == 0) &&
+	    !(n == 3 && strcmp(seg[2], "session") == 0 &&
+	      evhttp_request_get_command(req) == EVHTTP_REQ_POST)) {
 		api_handle(s, req, seg, n);
 		return;
 	}

@@ -18,4 +18,13 @@ struct db;
  */
 json_t *api_order(struct db *db, const char *merchant, int64_t id, int *dberr);
 
+struct server;
+struct evhttp_request;
+struct merchant_config;
+
+/* POST /api/v1/session {"api_key"}: sign in to the dashboard (a route
+ * without a key, in server.c's table). */
+void api_session_create(struct server *s, struct evhttp_request *req,
+    const struct merchant_config *m, char **seg, int n);
+
 #endif

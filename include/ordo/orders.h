@@ -128,6 +128,9 @@ struct orders_filter {
 	const char *channel;      /* NULL: any */
 	const char *external_id;  /* NULL: any */
 	const char *status;       /* NULL: any */
+	const char *email;        /* NULL: any; matched without regard to case */
+	const char *sku;          /* NULL: any; orders with a line of this SKU */
+	const char *q;            /* NULL: any; its external id, email or a line's SKU */
 	int64_t before_id;        /* cursor: only ids below it; 0: from the newest */
 	int limit;                /* 1..200 */
 };
@@ -136,5 +139,10 @@ struct orders_filter {
  * @return a new reference, or NULL with err. */
 json_t *orders_list(struct db *db, const char *merchant,
     const struct orders_filter *f, char *err);
+
+/* Counts of the merchant's orders: {"total": n, "status": {"placed": n, ...},
+ * "fulfillment_status": {"unfulfilled": n, ...}}.
+ * @return a new reference, or NULL on a database error. */
+json_t *orders_summary(struct db *db, const char *merchant);
 
 #endif
