@@ -469,21 +469,32 @@ static int64_t raise_event(struct db *db, const char *merchant, const char *topi
 	return id;
 }
 
+/*
+ * The answer to a refused domain action: one status per kind of refusal,
+ * whichever module refused (each has its own codes; the *_fail helpers
+ * below map them here). `invalid` is the code of a 422.
+ */
+enum refusal { REFUSED_INVALID, REFUSED_INPUT, REFUSED_NOTFOUND, REFUSED_CONFLICT, REFUSED_DB };
+
+static void refuse(struct evhttp_request *req, enum refusal why, const char *invalid,
+    const char *err)
+{
+	static const struct { int status; const char *code; } answer[] = {
+		[REFUSED_INVALID] = { 422, NULL }, [REFUSED_INPUT] = { 400, "invalid_request" },
+		[REFUSED_NOTFOUND] = { 404, "not_found" }, [REFUSED_CONFLICT] = { 409, "conflict" },
+		[REFUSED_DB] = { 503, "unavailable" },
+	};
+
+	http_reply_error(req, answer[why].status, answer[why].code ? answer[why].code : invalid,
+	    "%s", err);
+}
+
 static void subs_fail(struct evhttp_request *req, const char *err)
 {
-	switch (subs_error_kind(err)) {
-	case SUBS_ENOTFOUND:
-		http_reply_error(req, 404, "not_found", "%s", err);
-		break;
-	case SUBS_ECONFLICT:
-		http_reply_error(req, 409, "conflict", "%s", err);
-		break;
-	case SUBS_EDB:
-		http_reply_error(req, 503, "unavailable", "%s", err);
-		break;
-	default:
-		http_reply_error(req, 422, "invalid_subscription", "%s", err);
-	}
+	int k = subs_error_kind(err);
+
+	refuse(req, k == SUBS_ENOTFOUND ? REFUSED_NOTFOUND : k == SUBS_ECONFLICT ? REFUSED_CONFLICT :
+	    k == SUBS_EDB ? REFUSED_DB : REFUSED_INVALID, "invalid_subscription", err);
 }
 
 /* A time in a body field: ms UTC or ISO 8601. @return 1 set, 0 absent, -1 bad. */
@@ -656,10 +667,8 @@ static void subscriptions_route(struct server *s, struct evhttp_request *req,
 
 static void inventory_fail(struct evhttp_request *req, const char *err)
 {
-	if (strncmp(err, "database error", 14) == 0)
-		http_reply_error(req, 503, "unavailable", "%s", err);
-	else
-		http_reply_error(req, 422, "invalid_inventory", "%s", err);
+	refuse(req, strncmp(err, "database error", 14) == 0 ? REFUSED_DB : REFUSED_INVALID,
+	    "invalid_inventory", err);
 }
 
 /* PUT /inventory/{sku}: set on-hand counts, all or none. */
@@ -895,14 +904,9 @@ static void inventory_route(struct server *s, struct evhttp_request *req,
  * found" 404, "...; it cannot be ..." 409, anything else 422 `invalid`. */
 static void domain_fail(struct evhttp_request *req, const char *err, const char *invalid)
 {
-	if (strncmp(err, "database error", 14) == 0)
-		http_reply_error(req, 503, "unavailable", "%s", err);
-	else if (strstr(err, " not found") != NULL)
-		http_reply_error(req, 404, "not_found", "%s", err);
-	else if (strstr(err, "; it cannot be ") != NULL)
-		http_reply_error(req, 409, "conflict", "%s", err);
-	else
-		http_reply_error(req, 422, invalid, "%s", err);
+	refuse(req, strncmp(err, "database error", 14) == 0 ? REFUSED_DB :
+	    strstr(err, " not found") != NULL ? REFUSED_NOTFOUND :
+	    strstr(err, "; it cannot be ") != NULL ? REFUSED_CONFLICT : REFUSED_INVALID, invalid, err);
 }
 
 static void ship_fail(struct evhttp_request *req, const char *err)
@@ -1096,19 +1100,10 @@ static void po_route(struct server *s, struct evhttp_request *req,
 
 static void returns_fail(struct evhttp_request *req, const char *err)
 {
-	switch (returns_error_kind(err)) {
-	case RETURNS_ENOTFOUND:
-		http_reply_error(req, 404, "not_found", "%s", err);
-		break;
-	case RETURNS_ECONFLICT:
-		http_reply_error(req, 409, "conflict", "%s", err);
-		break;
-	case RETURNS_EDB:
-		http_reply_error(req, 503, "unavailable", "%s", err);
-		break;
-	default:
-		http_reply_error(req, 422, "invalid_return", "%s", err);
-	}
+	enum returns_error k = returns_error_kind(err);
+
+	refuse(req, k == RETURNS_ENOTFOUND ? REFUSED_NOTFOUND : k == RETURNS_ECONFLICT ?
+	    REFUSED_CONFLICT : k == RETURNS_EDB ? REFUSED_DB : REFUSED_INVALID, "invalid_return", err);
 }
 
 /* Commit the return's step and answer with the return; or roll back. */
@@ -1508,22 +1503,9 @@ static void products_route(struct server *s, struct evhttp_request *req,
 
 static void edits_fail(struct evhttp_request *req, int code, const char *err)
 {
-	switch (code) {
-	case EDITS_EINPUT:
-		http_reply_error(req, 400, "invalid_request", "%s", err);
-		break;
-	case EDITS_ECONFLICT:
-		http_reply_error(req, 409, "conflict", "%s", err);
-		break;
-	case EDITS_ENOTFOUND:
-		http_reply_error(req, 404, "not_found", "%s", err);
-		break;
-	case EDITS_EDB:
-		http_reply_error(req, 503, "unavailable", "%s", err);
-		break;
-	default:
-		http_reply_error(req, 422, "invalid_request", "%s", err);
-	}
+	refuse(req, code == EDITS_EINPUT ? REFUSED_INPUT : code == EDITS_ECONFLICT ? REFUSED_CONFLICT :
+	    code == EDITS_ENOTFOUND ? REFUSED_NOTFOUND : code == EDITS_EDB ? REFUSED_DB :
+	    REFUSED_INVALID, "invalid_request", err);
 }
 
 /*
