@@ -113,12 +113,6 @@ static const char usage_replay[] =
 	"Exit 0 when nothing differs, 1 when something does, 2 on bad usage or\n"
 	"trouble (no such order, a workflow that does not load).\n";
 
-struct opts {
-	const char *config;
-	const char *listen;
-	const char *db;
-};
-
 static int want_help(int argc, char **argv)
 {
 	for (int i = 2; i < argc; i++)
@@ -127,28 +121,42 @@ static int want_help(int argc, char **argv)
 	return 0;
 }
 
-static int parse_opts(int argc, char **argv, int allow_serve, struct opts *o, const char *usage)
-{
-	o->config = DEFAULT_CONFIG;
-	for (int i = 2; i < argc; i++) {
-		const char *a = argv[i];
-		const char **dst = NULL;
+/* A value option ("-c FILE") of a command; `alt` may be NULL. */
+struct opt {
+	const char *name, *alt;
+	const char **dst;
+};
 
-		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0)
-			dst = &o->config;
-		else if (allow_serve && strcmp(a, "--listen") == 0)
-			dst = &o->listen;
-		else if (allow_serve && strcmp(a, "--db") == 0)
-			dst = &o->db;
-		if (dst == NULL || i + 1 >= argc) {
-			fprintf(stderr, "ordo: %s %s\n%s", dst ? "missing value for" : "unknown option", a,
-			    usage);
-			return -1;
+/*
+ * Read argv[first..] into `opts` and at most one positional argument
+ * (`positional` NULL: none allowed). @return 0, or 2 after printing what
+ * was wrong and `usage`.
+ */
+static int parse_opts(int argc, char **argv, int first, const struct opt *opts,
+    const char **positional, const char *usage)
+{
+	for (int i = first; i < argc; i++) {
+		const struct opt *o = opts;
+
+		while (o->name != NULL && strcmp(argv[i], o->name) != 0 &&
+		    (o->alt == NULL || strcmp(argv[i], o->alt) != 0))
+			o++;
+		if (o->name != NULL) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "ordo: missing value for %s\n%s", argv[i], usage);
+				return 2;
+			}
+			*o->dst = argv[++i];
+		} else if (argv[i][0] != '-' && positional != NULL && *positional == NULL) {
+			*positional = argv[i];
+		} else {
+			fprintf(stderr, "ordo: unexpected %s\n%s", argv[i], usage);
+			return 2;
 		}
-		*dst = argv[++i];
 	}
 	return 0;
 }
+
 
 /* --listen HOST:PORT into the config, by the config's own rules. */
 static int override_listen(struct server_config *sc, const char *text)
@@ -179,14 +187,18 @@ static struct ordo_config *load(const char *path)
 static int cmd_serve(int argc, char **argv)
 {
 	struct ordo_config *cfg;
-	struct opts o = { 0 };
+	struct { const char *config, *listen, *db; } o = { DEFAULT_CONFIG, NULL, NULL };
+	const struct opt opts[] = {
+		{ "-c", "--config", &o.config }, { "--listen", NULL, &o.listen },
+		{ "--db", NULL, &o.db }, { NULL, NULL, NULL },
+	};
 	int rc;
 
 	if (want_help(argc, argv)) {
 		fputs(usage_serve, stdout);
 		return 0;
 	}
-	if (parse_opts(argc, argv, 1, &o, usage_serve) != 0)
+	if (parse_opts(argc, argv, 2, opts, NULL, usage_serve) != 0)
 		return 2;
 	if ((cfg = load(o.config)) == NULL)
 		return 2;
@@ -231,7 +243,8 @@ static int lint_workflow(struct sandbox *sb, const struct ordo_config *cfg,
 static int cmd_check(int argc, char **argv)
 {
 	struct ordo_config *cfg;
-	struct opts o = { 0 };
+	const char *config = DEFAULT_CONFIG;
+	const struct opt opts[] = { { "-c", "--config", &config }, { NULL, NULL, NULL } };
 	int failed = 0, warnings = 0, strict = 0;
 
 	if (want_help(argc, argv)) {
@@ -245,10 +258,10 @@ static int cmd_check(int argc, char **argv)
 			argc--;
 			break;
 		}
-	if (parse_opts(argc, argv, 0, &o, usage_check) != 0)
+	if (parse_opts(argc, argv, 2, opts, NULL, usage_check) != 0)
 		return 2;
 	log_set_level(LOG_WARN);
-	if ((cfg = load(o.config)) == NULL)
+	if ((cfg = load(config)) == NULL)
 		return 2;
 	for (size_t i = 0; i < cfg->n_merchants; i++) {
 		struct sandbox_env env = {
@@ -274,7 +287,7 @@ static int cmd_check(int argc, char **argv)
 		sandbox_free(sb);
 	}
 	if (failed == 0)
-		printf("%s: ok (%zu merchant%s, every workflow loads; %d warning%s)\n", o.config,
+		printf("%s: ok (%zu merchant%s, every workflow loads; %d warning%s)\n", config,
 		    cfg->n_merchants, cfg->n_merchants == 1 ? "" : "s",
 		    warnings, warnings == 1 ? "" : "s");
 	config_free(cfg);
@@ -351,26 +364,13 @@ static int cmd_backup(int argc, char **argv)
 		fputs(usage_backup, stdout);
 		return 0;
 	}
-	for (int i = 2; i < argc; i++) {
-		const char **dst = NULL;
+	{
+		const struct opt opts[] = {
+			{ "-c", "--config", &config }, { "--db", NULL, &dbpath }, { NULL, NULL, NULL },
+		};
 
-		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)
-			dst = &config;
-		else if (strcmp(argv[i], "--db") == 0)
-			dst = &dbpath;
-		else if (argv[i][0] != '-' && out == NULL)
-			out = argv[i];
-		else {
-			fprintf(stderr, "ordo: unexpected %s\n%s", argv[i], usage_backup);
+		if (parse_opts(argc, argv, 2, opts, &out, usage_backup) != 0)
 			return 2;
-		}
-		if (dst != NULL) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "ordo: missing value for %s\n%s", argv[i], usage_backup);
-				return 2;
-			}
-			*dst = argv[++i];
-		}
 	}
 	if (out == NULL) {
 		fputs(usage_backup, stderr);
@@ -417,28 +417,14 @@ static int cmd_import(int argc, char **argv)
 		fprintf(stderr, "ordo: import what? only \"inventory\"\n%s", usage_import);
 		return 2;
 	}
-	for (int i = 3; i < argc; i++) {
-		const char **dst = NULL;
+	{
+		const struct opt opts[] = {
+			{ "-c", "--config", &config }, { "--merchant", NULL, &merchant },
+			{ "--db", NULL, &dbpath }, { NULL, NULL, NULL },
+		};
 
-		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)
-			dst = &config;
-		else if (strcmp(argv[i], "--merchant") == 0)
-			dst = &merchant;
-		else if (strcmp(argv[i], "--db") == 0)
-			dst = &dbpath;
-		else if (argv[i][0] != '-' && file == NULL)
-			file = argv[i];
-		else {
-			fprintf(stderr, "ordo: unexpected %s\n%s", argv[i], usage_import);
+		if (parse_opts(argc, argv, 3, opts, &file, usage_import) != 0)
 			return 2;
-		}
-		if (dst != NULL) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "ordo: missing value for %s\n%s", argv[i], usage_import);
-				return 2;
-			}
-			*dst = argv[++i];
-		}
 	}
 	if (merchant == NULL || file == NULL) {
 		fputs(usage_import, stderr);
@@ -498,25 +484,15 @@ static int cmd_replay(int argc, char **argv)
 		fputs(usage_replay, stdout);
 		return 0;
 	}
-	for (int i = 2; i < argc; i++) {
-		const char **dst = NULL;
+	{
+		const struct opt opts[] = {
+			{ "-c", "--config", &config }, { "--merchant", NULL, &merchant },
+			{ "--order", NULL, &order }, { "--workflow", NULL, &workflow },
+			{ "--db", NULL, &dbpath }, { NULL, NULL, NULL },
+		};
 
-		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)
-			dst = &config;
-		else if (strcmp(argv[i], "--merchant") == 0)
-			dst = &merchant;
-		else if (strcmp(argv[i], "--order") == 0)
-			dst = &order;
-		else if (strcmp(argv[i], "--workflow") == 0)
-			dst = &workflow;
-		else if (strcmp(argv[i], "--db") == 0)
-			dst = &dbpath;
-		if (dst == NULL || i + 1 >= argc) {
-			fprintf(stderr, "ordo: %s %s\n%s", dst ? "missing value for" : "unknown option",
-			    argv[i], usage_replay);
+		if (parse_opts(argc, argv, 2, opts, NULL, usage_replay) != 0)
 			return 2;
-		}
-		*dst = argv[++i];
 	}
 	if (merchant == NULL || order == NULL || workflow == NULL) {
 		fputs(usage_replay, stderr);
