@@ -351,14 +351,15 @@ static int lead_times(struct db *db, const struct merchant_config *m,
 	return 0;
 }
 
-/* Cohort orders, and those without a line left to fulfill. */
+/* Cohort orders, and those without a line left to fulfill (canceled
+ * units are not owed: a line whose every unit was canceled is done). */
 static const char fulfilled_sql[] =
 	"SELECT COUNT(*), COALESCE(SUM(NOT EXISTS (SELECT 1 FROM order_lines l"
-	"   WHERE l.order_id = o.id AND l.fulfilled_quantity < l.quantity"
+	"   WHERE l.order_id = o.id AND l.fulfilled_quantity < l.quantity - l.canceled_quantity"
 	"   AND NOT EXISTS (SELECT 1 FROM digital_grants g"
 	"     WHERE g.order_id = o.id AND g.line_no = l.line_no)"
 	"   AND (SELECT COUNT(*) FROM license_keys k"
-	"     WHERE k.order_id = o.id AND k.line_no = l.line_no) < l.quantity)), 0)"
+	"     WHERE k.order_id = o.id AND k.line_no = l.line_no) < l.quantity - l.canceled_quantity)), 0)"
 	" FROM orders o WHERE " COHORT;
 
 static const char backorders_sql[] =
@@ -464,7 +465,8 @@ static int scalars(struct db *db, const struct merchant_config *m,
 }
 
 static const char sold_sql[] =
-	"SELECT l.sku, SUM(l.quantity) FROM orders o JOIN order_lines l ON l.order_id = o.id"
+	"SELECT l.sku, SUM(l.quantity - l.canceled_quantity) FROM orders o"
+	" JOIN order_lines l ON l.order_id = o.id"
 	" WHERE " COHORT " AND l.sku IS NOT NULL GROUP BY l.sku ORDER BY l.sku";
 static const char returned_sql[] =
 	"SELECT rl.sku, SUM(rl.quantity) FROM orders o JOIN returns r ON r.order_id = o.id"

@@ -108,6 +108,36 @@ static int reload_one(struct server *s, size_t i)
 	return reload_merchant(&env, &s->sandboxes[i], &s->wf[i]);
 }
 
+int server_merchants_init(struct server *s)
+{
+	size_t n = s->cfg->n_merchants ? s->cfg->n_merchants : 1;
+
+	s->sandboxes = calloc(n, sizeof *s->sandboxes);
+	s->buckets = calloc(n, sizeof *s->buckets);
+	s->wf = calloc(n, sizeof *s->wf);
+	if (s->sandboxes == NULL || s->buckets == NULL || s->wf == NULL)
+		return -1;
+	for (size_t i = 0; i < s->cfg->n_merchants; i++) {
+		s->buckets[i].tokens = 2000 * s->cfg->merchants[i].webhook_rate;
+		s->buckets[i].at = clock_mono_ms();
+	}
+	return server_reload(s) != 0;
+}
+
+void server_merchants_free(struct server *s)
+{
+	for (size_t i = 0; s->sandboxes && i < s->cfg->n_merchants; i++)
+		sandbox_free(s->sandboxes[i]);
+	for (size_t i = 0; s->wf && i < s->cfg->n_merchants; i++)
+		reload_status_free(&s->wf[i]);
+	free(s->wf);
+	free(s->sandboxes);
+	free(s->buckets);
+	s->wf = NULL;
+	s->sandboxes = NULL;
+	s->buckets = NULL;
+}
+
 int server_reload(struct server *s)
 {
 	int failed = 0;
@@ -580,7 +610,7 @@ int server_run(struct ordo_config *cfg)
 		.retry_max_ms = cfg->server.retry_max_ms,
 	};
 	char *err = NULL, port[16];
-	int status = 1;
+	int status = 1, rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	describe_metrics();
@@ -595,17 +625,9 @@ int server_run(struct ordo_config *cfg)
 		goto out;
 	}
 	s.data_version = db_data_version(s.db);
-	s.sandboxes = calloc(cfg->n_merchants ? cfg->n_merchants : 1, sizeof *s.sandboxes);
-	s.buckets = calloc(cfg->n_merchants ? cfg->n_merchants : 1, sizeof *s.buckets);
-	s.wf = calloc(cfg->n_merchants ? cfg->n_merchants : 1, sizeof *s.wf);
-	if (s.sandboxes == NULL || s.buckets == NULL || s.wf == NULL)
-		goto out;
-	for (size_t i = 0; i < cfg->n_merchants; i++) {
-		s.buckets[i].tokens = 2000 * cfg->merchants[i].webhook_rate;
-		s.buckets[i].at = clock_mono_ms();
-	}
-	if (server_reload(&s) != 0) {
-		log_error("not starting: a workflow failed to load (run `ordo check`)", NULL);
+	if ((rc = server_merchants_init(&s)) != 0) {
+		if (rc > 0)
+			log_error("not starting: a workflow failed to load (run `ordo check`)", NULL);
 		goto out;
 	}
 	s.dispatch = dispatch_new(s.base, s.db, &dc, lookup, &s);
@@ -681,13 +703,7 @@ out:
 	if (s.depth_ev)
 		event_free(s.depth_ev);
 	watch_free(s.watch);
-	for (size_t i = 0; s.sandboxes && i < cfg->n_merchants; i++)
-		sandbox_free(s.sandboxes[i]);
-	for (size_t i = 0; s.wf && i < cfg->n_merchants; i++)
-		reload_status_free(&s.wf[i]);
-	free(s.wf);
-	free(s.sandboxes);
-	free(s.buckets);
+	server_merchants_free(&s);
 	db_close(s.db);
 	if (s.base)
 		event_base_free(s.base);

@@ -64,6 +64,16 @@ void server_route(struct evhttp_request *req, void *arg);
 /* The merchant's index in cfg->merchants, or -1. */
 int server_merchant_index(const struct server *s, const char *id);
 
+/*
+ * The per-merchant state of a server whose cfg and db are set: sandboxes
+ * (loaded), webhook rate buckets, workflow load status. server_run and the
+ * HTTP fuzzer share it. @return 0; -1 when memory is short; 1 when a
+ * workflow failed to load (logged). server_merchants_free() undoes it
+ * (also after a failure).
+ */
+int server_merchants_init(struct server *s);
+void server_merchants_free(struct server *s);
+
 /* (Re)build every merchant's sandbox; on a failure keep the old one.
  * @return the number of merchants whose script failed to load. */
 int server_reload(struct server *s);

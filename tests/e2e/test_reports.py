@@ -314,3 +314,27 @@ def test_bad_parameters(ordo, params, status, code, words):
 def test_needs_a_key_and_get(ordo):
     assert ordo.api("GET", "reports/kpis", "beta", key="").status_code == 401
     assert ordo.api("POST", "reports/kpis", "beta", json={}).status_code == 405
+
+
+def test_canceled_units_are_neither_sold_nor_owed(gateway, sink, ordo_factory):
+    """3 mugs and a pen; 2 mugs canceled before shipping; the rest ships:
+    the order counts as fulfilled and 1 mug as sold (was 0.0 and 3)."""
+    from test_edits import line, place, start, wait
+    ordo = start(ordo_factory, gateway, sink)
+    put_stock(ordo, "MUG", portland=3)
+    put_stock(ordo, "PEN", portland=1)
+    body, o = place(ordo, [("10.00", 3, "MUG", "Mug"), ("5.00", 1, "PEN", "Pen")])
+    r = ordo.api("POST", f"orders/{o['id']}/cancel", "beta", json={"lines": [{"line": 1, "quantity": 2}]})
+    assert r.status_code == 202, r.text
+    o = wait(ordo, body, lambda o: line(o, 1)["canceled_quantity"] == 2 and line(o, 1)["reserved"] == 1)
+    r = ordo.api("POST", f"orders/{o['id']}/shipments", "beta", json={"location": "portland"})
+    assert r.status_code == 201, r.text
+    assert ordo.api("POST", f"shipments/{r.json()['shipment']['id']}/ship", "beta", json={}).status_code == 200
+    assert ordo.order(o["id"], "beta")["fulfillment_status"] == "fulfilled"
+    placed = datetime.fromisoformat((o.get("placed_at") or o["created_at"]).replace("Z", "+00:00"))
+    span = {"from": (placed - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "to": (placed + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    doc = ordo.api("GET", "reports/kpis", "beta", params=span).json()
+    assert doc["orders"]["total"] == 1 and doc["fulfillment_rate"] == 1.0, doc
+    sold = {x["sku"]: x["sold"] for x in doc["returns"]["rate_by_sku"]}
+    assert sold == {"MUG": 1, "PEN": 1}, sold

@@ -131,10 +131,7 @@ static void server_down(void)
 	dispatch_free(srv.dispatch);
 	if (srv.depth_ev)
 		event_free(srv.depth_ev);
-	for (size_t i = 0; srv.sandboxes && i < cfg->n_merchants; i++)
-		sandbox_free(srv.sandboxes[i]);
-	free(srv.sandboxes);
-	free(srv.buckets);
+	server_merchants_free(&srv);
 	db_close(srv.db);
 	if (srv.base)
 		event_base_free(srv.base);
@@ -159,15 +156,7 @@ static void server_up(void)
 		goto fail;
 	if ((srv.db = db_open(":memory:", cfg->server.durability_full, &err)) == NULL)
 		goto fail;
-	srv.sandboxes = calloc(cfg->n_merchants, sizeof *srv.sandboxes);
-	srv.buckets = calloc(cfg->n_merchants, sizeof *srv.buckets);
-	if (srv.sandboxes == NULL || srv.buckets == NULL)
-		goto fail;
-	for (size_t i = 0; i < cfg->n_merchants; i++) {
-		srv.buckets[i].tokens = 2000 * cfg->merchants[i].webhook_rate;
-		srv.buckets[i].at = clock_mono_ms();
-	}
-	if (server_reload(&srv) != 0)
+	if (server_merchants_init(&srv) != 0)
 		goto fail;
 	srv.dispatch = dispatch_new(srv.base, srv.db, &dc, lookup, &srv);
 	srv.inbox = inbox_new(srv.base, srv.db, committed, &srv);
