@@ -39,6 +39,11 @@ const char *const lint_host_events[] = {
 	"cancel_requested", "edit_requested", "subscription_renewal_due", "subscription_paused",
 	"subscription_resumed", "subscription_skipped", "subscription_canceled",
 	"subscription_rescheduled", "subscription_changed",
+	/* a renewal that did not happen, and why (subs_renew; status names) */
+	"subscription_renewal_skipped", "subscription_renewal_canceled",
+	"subscription_renewal_missing", "subscription_renewal_stale",
+	"subscription_renewal_paused", "subscription_renewal_past_due",
+	"subscription_renewal_expired", "subscription_renewal_ignored",
 	NULL,
 };
 

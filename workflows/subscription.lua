@@ -64,12 +64,19 @@ function flow.subscription_reminder(ev)
   end
 end
 
--- Customer and merchant requests, raised as events by the merchant's own
--- systems: ev.subscription is the subscription's id.
+-- POST /api/v1/orders/{id}/cancel: the order's stock, payment and links
+-- (flows/cancel.lua), as in the other workflows.
+flow.cancel_requested = require("flows.cancel").requested
+
+-- The API's subscription actions (POST /api/v1/subscriptions/{id}/pause,
+-- /resume, /skip, /cancel) act at once and then raise subscription_paused,
+-- ... for the workflow. These handlers take the same requests as events
+-- (ev.subscription is the subscription's id), for a flow that decides
+-- itself; the specs raise them with event().
 function flow.pause_requested(ev) subscriptions.pause(ev.subscription, ev["until"]) end
 function flow.resume_requested(ev) subscriptions.resume(ev.subscription) end
 function flow.skip_requested(ev) subscriptions.skip(ev.subscription) end
-function flow.cancel_requested(ev)
+function flow.subscription_cancel_requested(ev)
   subscriptions.cancel(ev.subscription, { at_period_end = ev.at_period_end, reason = ev.reason })
 end
 

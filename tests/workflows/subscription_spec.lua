@@ -147,9 +147,17 @@ end
 spec["cancel at period end: the paid period runs out, nothing renews"] = function()
   start("2026-01-15T08:00:00Z")
   clock.advance("31d")
-  event("cancel_requested", { subscription = renewals()[1].subscription_id, at_period_end = true })
+  event("subscription_cancel_requested", { subscription = renewals()[1].subscription_id, at_period_end = true })
   clock.advance("90d")
   expect_eq(#renewals(), 1, "no renewal after the period ends")
+end
+
+spec["an order canceled through the API is the order's cancel, not the subscription's"] = function()
+  start("2026-01-15T08:00:00Z")
+  local o = orders.list()[1]
+  event("cancel_requested", { order_id = o.id, reason = "changed my mind" })
+  expect_eq(orders.get(o.id).status, "canceled")
+  expect_eq(subscriptions()[1].status, "active", "the subscription is its own business")
 end
 
 return spec
