@@ -98,6 +98,22 @@ static const struct merchant_config *lookup_config(void *arg, const char *mercha
 	return i < 0 ? NULL : &s->cfg->merchants[i];
 }
 
+/* A workflow that is a symlink is edited where it points: watch that
+ * folder too (the sandbox names files by their real paths; watching a
+ * folder twice is one watch). */
+static void watch_real_folder(struct server *s, const char *workflow)
+{
+	char *real = s->watch ? realpath(workflow, NULL) : NULL, *slash;
+
+	if (real != NULL && (slash = strrchr(real, '/')) != NULL && slash != real) {
+		*slash = '\0';
+		if (watch_add(s->watch, real, 0) != 0)
+			log_warn("cannot watch a workflow folder", "path", real, "error",
+			    strerror(errno), NULL);
+	}
+	free(real);
+}
+
 static int reload_one(struct server *s, size_t i)
 {
 	struct sandbox_env env = {
@@ -105,7 +121,10 @@ static int reload_one(struct server *s, size_t i)
 		.db = s->db, .modules = server_modules, .translators = server_translators,
 	};
 
-	return reload_merchant(&env, &s->sandboxes[i], &s->wf[i]);
+	int rc = reload_merchant(&env, &s->sandboxes[i], &s->wf[i]);
+
+	watch_real_folder(s, s->cfg->merchants[i].workflow);
+	return rc;
 }
 
 int server_merchants_init(struct server *s)
@@ -185,8 +204,9 @@ static void on_files_changed(void *arg, char *const *paths, size_t n)
 	dispatch_kick(s->dispatch);
 }
 
-/* Watch scripts/ (and below) and each workflow's folder. Without inotify
- * the daemon still runs; SIGHUP reloads. */
+/* Watch scripts/ (and below) and each workflow's folder (and, for a
+ * symlink, its target's). Without inotify the daemon still runs; SIGHUP
+ * reloads. */
 static void start_watch(struct server *s)
 {
 	const char *dir = s->cfg->server.scripts_dir;
@@ -212,6 +232,7 @@ static void start_watch(struct server *s)
 		if (watch_add(s->watch, parent, 0) != 0)
 			log_warn("cannot watch a workflow folder", "path", parent, "error",
 			    strerror(errno), NULL);
+		watch_real_folder(s, s->cfg->merchants[i].workflow);
 		free(parent);
 	}
 }

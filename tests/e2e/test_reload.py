@@ -241,3 +241,23 @@ def test_check_warns_with_file_and_line(tmp_path):
     clean = write_config(tmp_path / "clean", beta_workflow=BETA_RECORD)
     r = run_ordo("check", "-c", clean, "--strict")
     assert r.returncode == 0 and "0 warnings" in r.stdout, r.stderr
+
+
+def test_a_symlinked_workflow_reloads_when_its_target_is_edited(ordo):
+    """Deploying by symlink (the workflow file points into a release
+    folder): an edit of the target reloads, like an edit in place."""
+    import os
+    from pathlib import Path
+    beta = Path(ordo.tmp) / "beta.lua"
+    release = Path(ordo.tmp) / "release"
+    release.mkdir()
+    text = beta.read_text()
+    (release / "beta.lua").write_text(text + "\n-- v2\n")
+    v0 = workflow(ordo)["version"]
+    link = beta.with_name("beta.lua.lnk")
+    os.symlink(release / "beta.lua", link)
+    os.replace(link, beta)
+    wait_until(lambda: workflow(ordo)["version"] != v0, what="the reload after the symlink swap")
+    v1 = workflow(ordo)["version"]
+    save_like_an_editor(release / "beta.lua", text + "\n-- v3\n")
+    wait_until(lambda: workflow(ordo)["version"] not in (v0, v1), what="the reload after editing the target")
