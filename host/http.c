@@ -47,8 +47,12 @@ void http_reply_text(struct evhttp_request *req, int status, const char *type,
     const char *text, size_t len)
 {
 	struct evbuffer *buf = evbuffer_new();
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+	evhttp_add_header(h, "Content-Type", type);
+	/* The type we say is the type it is: no browser guesses otherwise. */
+	if (evhttp_find_header(h, "X-Content-Type-Options") == NULL)
+		evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	if (buf != NULL)
 		evbuffer_add(buf, text, len);
 	evhttp_send_reply(req, status, http_reason(status), buf);

@@ -156,6 +156,15 @@ def test_unknown_api_routes_are_404(ordo, path):
     assert r.json()["error"]["code"] == "no_route"
 
 
+def test_every_answer_says_nosniff(ordo):
+    """JSON answers, errors, the download pages and the dashboard all tell
+    the browser not to guess a type."""
+    for method, path in (("GET", "/healthz"), ("GET", "/api/v1/orders"), ("GET", "/api/v1/nope"),
+                         ("GET", "/d/" + "0" * 64), ("GET", "/"), ("GET", "/api/v1/openapi.json")):
+        r = ordo.request(method, path, headers={"Authorization": f"Bearer {ACME_KEY}"})
+        assert r.headers.get("X-Content-Type-Options") == "nosniff", (path, r.status_code, dict(r.headers))
+
+
 def test_beta_key_sees_beta_orders(ordo):
     body = shopify_order()
     ack(ordo.shopify(body, merchant="beta"))
