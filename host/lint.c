@@ -73,7 +73,26 @@ struct read_at {
 	char *name;
 	size_t file;
 	int line;
+	int first;      /* the first read of this name in this file */
 };
+
+/* Warnings of undefined globals per check, before "and N more". */
+#define MAX_GLOBAL_WARNINGS 100
+
+/* Reads by file, then name, then the order they were made (a stable sort
+ * by hand: qsort is not stable, the addresses are in read order). */
+static int by_file_name(const void *a, const void *b)
+{
+	const struct read_at *x = *(const struct read_at *const *)a;
+	const struct read_at *y = *(const struct read_at *const *)b;
+	int c;
+
+	if (x->file != y->file)
+		return x->file < y->file ? -1 : 1;
+	if ((c = strcmp(x->name, y->name)) != 0)
+		return c;
+	return x < y ? -1 : x > y;
+}
 
 struct lint {
 	struct strs sets;       /* globals assigned anywhere */
@@ -494,10 +513,12 @@ int lint_sandbox(struct sandbox *sb, const char *root, lint_warn_fn warn, void *
 {
 	struct lint l = { 0 };
 	struct sandbox_info info = { 0 };
-	struct strs defined = { 0 }, reported = { 0 };
+	struct strs defined = { 0 };
+	struct read_at **order = NULL;
+	int globals = 0;
 	lua_State *L = NULL;
 	const char *path;
-	char msg[300], key[300];
+	char msg[300];
 	size_t nfiles = 0;
 	int count = 0;
 
@@ -532,21 +553,35 @@ int lint_sandbox(struct sandbox *sb, const char *root, lint_warn_fn warn, void *
 		warn(arg, h->file, h->line, msg);
 		count++;
 	}
+	/* Once per file and name, at the first read: sort the reads by (file,
+	 * name, order) once, keep the first of each run, then report in the
+	 * order they were read. At most MAX_GLOBAL_WARNINGS, then a count. */
+	if (l.n_reads > 0 && (order = malloc(l.n_reads * sizeof *order)) == NULL)
+		goto fail;
+	for (size_t i = 0; i < l.n_reads; i++)
+		order[i] = &l.reads[i];
+	if (l.n_reads > 0)
+		qsort(order, l.n_reads, sizeof *order, by_file_name);
+	for (size_t i = 0; i < l.n_reads; i++)
+		order[i]->first = i == 0 || order[i - 1]->file != order[i]->file ||
+		    strcmp(order[i - 1]->name, order[i]->name) != 0;
+	free(order);
 	for (size_t i = 0; i < l.n_reads; i++) {
 		const struct read_at *r = &l.reads[i];
-		const char *file = display(root, sandbox_file(sb, r->file));
 
-		if (strs_has(&defined, r->name))
+		if (!r->first || strs_has(&defined, r->name))
 			continue;
-		/* Once per file and name: the first read. */
-		snprintf(key, sizeof key, "%zu\n%s", r->file, r->name);
-		if (strs_has(&reported, key))
+		if (globals++ >= MAX_GLOBAL_WARNINGS)
 			continue;
-		strs_add(&l, &reported, key, strlen(key));
-		strs_sort(&reported);
 		snprintf(msg, sizeof msg, "global '%s' is read but never defined "
 		    "(a typo, or a missing local?)", r->name);
-		warn(arg, file, r->line, msg);
+		warn(arg, display(root, sandbox_file(sb, r->file)), r->line, msg);
+		count++;
+	}
+	if (globals > MAX_GLOBAL_WARNINGS) {
+		snprintf(msg, sizeof msg, "and %d more globals read but never defined",
+		    globals - MAX_GLOBAL_WARNINGS);
+		warn(arg, display(root, sandbox_file(sb, 0)), 0, msg);
 		count++;
 	}
 	goto out;
@@ -559,7 +594,6 @@ out:
 	strs_free(&l.sets);
 	strs_free(&l.values);
 	strs_free(&defined);
-	strs_free(&reported);
 	sandbox_info_free(&info);
 	if (L != NULL)
 		lua_close(L);

@@ -69,8 +69,14 @@ static int add_one(struct watch *w, const char *dir, int recursive, int depth)
 		return -1;
 	}
 	if ((d = find_wd(w, wd)) != NULL) {
+		/* Watched already (again through a symlink, or a loop of them):
+		 * its subfolders were walked then, if it was recursive. */
+		int walked = d->recursive;
+
 		d->recursive |= recursive;
 		free(real);
+		if (walked)
+			return 0;
 	} else {
 		if ((d = realloc(w->dirs, (w->n_dirs + 1) * sizeof *d)) == NULL) {
 			free(real);

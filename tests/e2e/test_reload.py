@@ -261,3 +261,18 @@ def test_a_symlinked_workflow_reloads_when_its_target_is_edited(ordo):
     v1 = workflow(ordo)["version"]
     save_like_an_editor(release / "beta.lua", text + "\n-- v3\n")
     wait_until(lambda: workflow(ordo)["version"] not in (v0, v1), what="the reload after editing the target")
+
+
+def test_symlink_loops_in_scripts_do_not_stall_the_start(ordo_factory, tmp_path):
+    """scripts/ with links back to itself (a -> ., b -> ., c -> .): the
+    watch sees each folder once, so the daemon listens at once (it used to
+    walk the loops 16 levels deep before listening)."""
+    import os
+    import shutil
+    from conftest import ROOT
+    scripts = tmp_path / "scripts"
+    shutil.copytree(ROOT / "scripts", scripts)
+    for name in ("a", "b", "c"):
+        os.symlink(".", scripts / name)
+    o = ordo_factory(edit=lambda t: t.replace(str(ROOT / "scripts"), str(scripts)))
+    assert o.request("GET", "/healthz").status_code == 200

@@ -207,4 +207,44 @@ static void test_setup(void)
 	setup();
 }
 
-T_MAIN(test_setup, test_cases, test_changed_under_it)
+/* A script reading 20,000 undefined globals (in functions that never run,
+ * so it loads): 100 warnings and one "and 19900 more", never 20,000 lines
+ * (the check runs on every reload, on the daemon's loop). */
+static void test_many_globals(void)
+{
+	struct merchant_config m = { .id = "m1", .name = "m1", .currency = "USD", .timezone = "UTC" };
+	struct sandbox_env env = { .merchant = &m, .scripts_dir = scripts_dir, .modules = modules };
+	char wf[512], *err = NULL, *r = lint_root(scripts_dir), *src;
+	struct got g = { .text = "" };
+	struct sandbox *sb;
+	size_t len = 0, cap = 1 << 20;
+
+	src = malloc(cap);
+	CHECK(src != NULL);
+	if (src == NULL)
+		return;
+	len += (size_t)snprintf(src + len, cap - len, "local t = {}\n");
+	for (int f = 0; f < 80; f++) {
+		len += (size_t)snprintf(src + len, cap - len, "t[%d] = function() return 0", f);
+		for (int i = 0; i < 250; i++)
+			len += (size_t)snprintf(src + len, cap - len, ",g%d", f * 250 + i);
+		len += (size_t)snprintf(src + len, cap - len, " end\n");
+	}
+	snprintf(src + len, cap - len, "return { order_created = function() end }\n");
+	snprintf(wf, sizeof wf, "%s/workflows/many.lua", root);
+	m.workflow = wf;
+	write_file("workflows/many.lua", src);
+	free(src);
+	sb = sandbox_new(&env, &err);
+	CHECK(sb != NULL);
+	if (sb != NULL) {
+		CHECK_INT(lint_sandbox(sb, r, collect, &g, &err), 101);
+		CHECK_INT(g.n, 101);
+		CHECK_HAS(g.text, "workflows/many.lua:2: global 'g0' is read but never defined");
+	}
+	sandbox_free(sb);
+	free(err);
+	free(r);
+}
+
+T_MAIN(test_setup, test_cases, test_changed_under_it, test_many_globals)
