@@ -208,6 +208,43 @@ static void close_all(struct cli *c)
 	config_free(c->cfg);
 }
 
+/*
+ * printf for the text output: what a storefront sent (names, SKUs,
+ * messages) reaches the operator's terminal, so control characters in it
+ * (escape sequences, a newline splitting a table row) print as '?'. A
+ * newline at the very start or end of the line is the format's own.
+ */
+static void tprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void tprintf(const char *fmt, ...)
+{
+	char buf[8192];
+	va_list ap;
+	size_t n, lead = 0, tail;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		return;
+	n = (size_t)len < sizeof buf ? (size_t)len : sizeof buf - 1;
+	while (lead < n && buf[lead] == '\n')
+		lead++;
+	tail = n;
+	while (tail > lead && buf[tail - 1] == '\n')
+		tail--;
+	for (size_t i = lead; i < tail; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (c < 0x20 || c == 0x7f)
+			buf[i] = '?';
+		else if (c == 0xc2 && i + 1 < tail && (unsigned char)buf[i + 1] >= 0x80 &&
+		    (unsigned char)buf[i + 1] <= 0x9f)
+			buf[i] = buf[i + 1] = '?';      /* a C1 control, UTF-8 encoded */
+	}
+	fwrite(buf, 1, n, stdout);
+}
+
 static int print_json(json_t *v)
 {
 	char *text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -264,7 +301,7 @@ static void table_print(struct table *t, const char *indent)
 		for (int i = 0; i < t->ncol; i++)
 			free(t->cells[i]);
 		t->rows = 0;
-		printf("%snone\n", indent);
+		tprintf("%snone\n", indent);
 	}
 
 	for (size_t r = 0; r < t->rows; r++)
@@ -281,9 +318,9 @@ static void table_print(struct table *t, const char *indent)
 			char *s = t->cells[r * (size_t)t->ncol + (size_t)i];
 
 			if (i == t->ncol - 1)
-				printf("%s\n", s ? s : "");
+				tprintf("%s\n", s ? s : "");
 			else
-				printf("%-*s  ", (int)w[i], s ? s : "");
+				tprintf("%-*s  ", (int)w[i], s ? s : "");
 			free(s);
 		}
 	}
@@ -415,34 +452,33 @@ out:
 static void show_order(const json_t *o)
 {
 	const json_t *cur = F(o, "currency"), *v;
-	struct table t = { .ncol = 7 };
-	char b1[32], b2[64], b3[32], b4[32];
+	struct table t = { .ncol = 8 };
+	char b1[32], b2[64], b3[32], b4[32], b5[32], b6[32], b7[32];
 	size_t i;
 
-	printf("order %" JSON_INTEGER_FORMAT "  %s %s  %s\n", json_integer_value(F(o, "id")),
+	tprintf("order %" JSON_INTEGER_FORMAT "  %s %s  %s\n", json_integer_value(F(o, "id")),
 	    json_string_value(F(o, "channel")), json_string_value(F(o, "external_id")),
 	    json_string_value(F(o, "number")) ? json_string_value(F(o, "number")) : "");
-	printf("  status       %s\n", json_string_value(F(o, "status")));
-	printf("  payment      %s\n", json_string_value(F(o, "payment_status")));
-	printf("  fulfillment  %s\n", json_string_value(F(o, "fulfillment_status")));
-	printf("  total        %s\n", amount(F(o, "total"), cur, b2, sizeof b2));
+	tprintf("  status       %s\n", json_string_value(F(o, "status")));
+	tprintf("  payment      %s\n", json_string_value(F(o, "payment_status")));
+	tprintf("  fulfillment  %s\n", json_string_value(F(o, "fulfillment_status")));
+	tprintf("  total        %s\n", amount(F(o, "total"), cur, b2, sizeof b2));
 	if (json_string_value(F(o, "email")))
-		printf("  email        %s\n", json_string_value(F(o, "email")));
-	printf("  created      %s\n", json_string_value(F(o, "created_at")));
+		tprintf("  email        %s\n", json_string_value(F(o, "email")));
+	tprintf("  created      %s\n", json_string_value(F(o, "created_at")));
 
-	printf("\nlines\n");
-	table_row(&t, "LINE", "SKU", "QTY", "UNIT PRICE", "FULFILLED", "RESERVED", "BACKORDERED");
+	tprintf("\nlines\n");
+	table_row(&t, "LINE", "SKU", "QTY", "UNIT PRICE", "CANCELED", "FULFILLED", "RESERVED",
+	    "BACKORDERED");
 	json_array_foreach(F(o, "lines"), i, v)
 		table_row(&t, cell(F(v, "line_no"), b1, sizeof b1), json_string_value(F(v, "sku")),
 		    cell(F(v, "quantity"), b3, sizeof b3), amount(F(v, "unit_price"), cur, b2, sizeof b2),
+		    cell(F(v, "canceled_quantity"), b5, sizeof b5),
 		    cell(F(v, "fulfilled_quantity"), b4, sizeof b4),
-		    json_is_integer(F(v, "reserved")) ? (snprintf(b1, sizeof b1, "%" JSON_INTEGER_FORMAT,
-		    json_integer_value(F(v, "reserved"))), b1) : "",
-		    json_is_integer(F(v, "backordered")) ? (snprintf(b3, sizeof b3, "%"
-		    JSON_INTEGER_FORMAT, json_integer_value(F(v, "backordered"))), b3) : "");
+		    cell(F(v, "reserved"), b6, sizeof b6), cell(F(v, "backordered"), b7, sizeof b7));
 	table_print(&t, "  ");
 
-	printf("\nhistory\n");
+	tprintf("\nhistory\n");
 	t.ncol = 5;
 	table_row(&t, "AT", "KIND", "FROM", "TO", "MESSAGE");
 	json_array_foreach(F(o, "history"), i, v)
@@ -451,7 +487,7 @@ static void show_order(const json_t *o)
 		    json_string_value(F(v, "message")));
 	table_print(&t, "  ");
 
-	printf("\npayments\n");
+	tprintf("\npayments\n");
 	t.ncol = 6;
 	table_row(&t, "ID", "KIND", "AMOUNT", "STATUS", "REFERENCE", "ERROR");
 	json_array_foreach(F(o, "payments"), i, v)
@@ -461,7 +497,7 @@ static void show_order(const json_t *o)
 		    json_string_value(F(v, "error")));
 	table_print(&t, "  ");
 
-	printf("\nshipments\n");
+	tprintf("\nshipments\n");
 	t.ncol = 4;
 	table_row(&t, "ID", "LOCATION", "STATUS", "SHIPPED");
 	json_array_foreach(F(o, "shipments"), i, v)
@@ -469,7 +505,7 @@ static void show_order(const json_t *o)
 		    json_string_value(F(v, "status")), json_string_value(F(v, "shipped_at")));
 	table_print(&t, "  ");
 
-	printf("\neffects\n");
+	tprintf("\neffects\n");
 	t.ncol = 6;
 	table_row(&t, "ID", "KIND", "STATUS", "ATTEMPTS", "LAST STATUS", "LAST ERROR");
 	json_array_foreach(F(o, "effects"), i, v)
@@ -563,7 +599,7 @@ static int dead_letters_list_cmd(struct cli *c)
 		goto out;
 	}
 	if (json_array_size(F(out, "dead_letters")) == 0) {
-		printf("no dead letters\n");
+		tprintf("no dead letters\n");
 		goto out;
 	}
 	table_row(&t, "ID", "MERCHANT", "EVENT", "TOPIC", "ATTEMPTS", "AT", "ERROR");
@@ -610,7 +646,7 @@ static int dead_letters_retry_cmd(struct cli *c)
 		print_json(out);
 		json_decref(out);
 	} else {
-		printf("dead letter %" PRId64 ": event %" PRId64 " is back in the inbox\n", id,
+		tprintf("dead letter %" PRId64 ": event %" PRId64 " is back in the inbox\n", id,
 		    event_id);
 	}
 	return 0;
@@ -673,7 +709,7 @@ static int inventory_show_cmd(struct cli *c)
 		goto out;
 	}
 	if (json_array_size(all) == 0) {
-		printf("no stock rows\n");
+		tprintf("no stock rows\n");
 		goto out;
 	}
 	table_row(&t, "MERCHANT", "SKU", "LOCATION", "ON HAND", "RESERVED", "AVAILABLE",

@@ -217,3 +217,26 @@ def test_import_draws_a_bar_on_a_terminal(shop, tmp_path):
     assert "\rimport [" in text and "] 100%  2000 rows" in text, text
     assert "import: 100%" not in text, "no plain lines on a terminal"
     assert out.decode().strip() == "2000 rows: 2000 applied, 0 rejected"
+
+
+def test_orders_show_columns_and_no_terminal_codes(ordo_factory):
+    """The line table's columns are the line's own values (RESERVED and
+    BACKORDERED once printed LINE's and QTY's buffers), and what a
+    storefront sent cannot reach the terminal as control codes."""
+    from test_inventory import BACKORDER_FLOW, LOCATIONS
+    ordo = ordo_factory(beta_workflow=BACKORDER_FLOW, beta_extra=LOCATIONS)
+    assert ordo.api("PUT", "inventory/MUG", "beta", json={"locations": {"portland": 1}}).status_code == 200
+    body = shopify_order(lines=[("10.00", 3, "MUG", "Mug")], financial_status="paid")
+    body["name"] = "#1\x1b[2J\x1b]0;pwned\x07"
+    body["email"] = "a\x1b[31m@example.com"
+    assert ordo.shopify(body, merchant="beta").status_code == 200
+    o = ordo.wait_order("shopify", body["id"], merchant="beta")
+    out = cli(ordo, "orders", "show", str(o["id"]), check_rc=0).stdout
+    assert "\x1b" not in out and "\x07" not in out, repr(out)
+    assert f"order {o['id']}  shopify {o['external_id']}  #1?[2J?]0;pwned?" in out, out
+    lines = rows(out.split("\nlines\n")[1].split("\nhistory\n")[0])
+    assert lines[0] == ["LINE", "SKU", "QTY", "UNIT PRICE", "CANCELED", "FULFILLED", "RESERVED",
+                        "BACKORDERED"], lines
+    assert lines[1] == ["1", "MUG", "3", "10.00 USD", "0", "0", "1", "2"], lines
+    # --json keeps the values exactly (JSON escapes them).
+    assert cli_json(ordo, "orders", "show", str(o["id"]))["number"] == body["name"]
