@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "ordo/db.h"
 #include "ordo/log.h"
 #include "ordo/progress.h"
@@ -659,6 +661,13 @@ int64_t db_data_version(struct db *db)
 		v = sqlite3_column_int64(st, 0);
 	db_reset(st);
 	return v;
+}
+
+struct json_t *db_column_json(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	return t ? json_text_lossy((const char *)t) : json_null();
 }
 
 int db_schema_version(struct db *db)

@@ -490,7 +490,7 @@ json_t *dispatch_dead_letters(struct db *db, const char *merchant, int limit)
 		json_object_set_new(o, "topic", json_string((const char *)sqlite3_column_text(st, 3)));
 		s = (const char *)sqlite3_column_text(st, 4);
 		json_object_set_new(o, "event", s ? json_string(s) : json_null());
-		json_object_set_new(o, "error", json_string((const char *)sqlite3_column_text(st, 5)));
+		json_object_set_new(o, "error", db_column_json(st, 5));
 		json_object_set_new(o, "attempts", json_integer(sqlite3_column_int(st, 6)));
 		clock_format_iso(sqlite3_column_int64(st, 7), ts);
 		json_object_set_new(o, "created_at", json_string(ts));

@@ -13,12 +13,6 @@
 #define EVENT_COLUMNS "i.id, i.source, i.channel, i.topic, i.event_name, i.status," \
 	" i.attempts, i.received_at, i.done_at, i.last_error, i.script_version"
 
-static json_t *text(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-
-	return t ? json_string((const char *)t) : json_null();
-}
 
 static json_t *when(sqlite3_stmt *st, int i)
 {
@@ -35,16 +29,16 @@ static json_t *event_row(sqlite3_stmt *st)
 	json_t *e = json_object();
 
 	json_object_set_new(e, "id", json_integer(sqlite3_column_int64(st, 0)));
-	json_object_set_new(e, "source", text(st, 1));
-	json_object_set_new(e, "channel", text(st, 2));
-	json_object_set_new(e, "topic", text(st, 3));
-	json_object_set_new(e, "event", text(st, 4));
-	json_object_set_new(e, "status", text(st, 5));
+	json_object_set_new(e, "source", db_column_json(st, 1));
+	json_object_set_new(e, "channel", db_column_json(st, 2));
+	json_object_set_new(e, "topic", db_column_json(st, 3));
+	json_object_set_new(e, "event", db_column_json(st, 4));
+	json_object_set_new(e, "status", db_column_json(st, 5));
 	json_object_set_new(e, "attempts", json_integer(sqlite3_column_int64(st, 6)));
 	json_object_set_new(e, "received_at", when(st, 7));
 	json_object_set_new(e, "done_at", when(st, 8));
-	json_object_set_new(e, "error", text(st, 9));
-	json_object_set_new(e, "script_version", text(st, 10));
+	json_object_set_new(e, "error", db_column_json(st, 9));
+	json_object_set_new(e, "script_version", db_column_json(st, 10));
 	return e;
 }
 

@@ -68,9 +68,7 @@ static size_t utf8_seq(const unsigned char *s)
 	return n;
 }
 
-/* A JSON string of s, with each byte that is not part of valid UTF-8
- * replaced by U+FFFD. NULL only when out of memory. */
-static json_t *safe_string(const char *s)
+json_t *json_text_lossy(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	char *buf, *q;
@@ -146,19 +144,19 @@ void log_write(enum log_level level, const char *msg, ...)
 	ok = (rec = json_object()) != NULL &&
 	    json_object_set_new(rec, "ts", json_string(ts)) == 0 &&
 	    json_object_set_new(rec, "level", json_string(level_names[level])) == 0 &&
-	    json_object_set_new(rec, "msg", msg != NULL ? safe_string(msg) : json_null()) == 0;
+	    json_object_set_new(rec, "msg", msg != NULL ? json_text_lossy(msg) : json_null()) == 0;
 
 	va_start(ap, msg);
 	while (ok && (key = va_arg(ap, const char *)) != NULL) {
 		const char *val = va_arg(ap, const char *);
 
 		/* Keys are ours, but a non-UTF-8 one must not lose the record. */
-		if ((name = safe_string(key)) == NULL) {
+		if ((name = json_text_lossy(key)) == NULL) {
 			ok = false;
 			break;
 		}
 		ok = add_field(rec, json_string_value(name),
-		    val != NULL ? safe_string(val) : json_null()) == 0;
+		    val != NULL ? json_text_lossy(val) : json_null()) == 0;
 		json_decref(name);
 	}
 	va_end(ap);

@@ -904,12 +904,6 @@ int orders_payment_status(struct db *db, const char *merchant, int64_t id,
 	" shipping_address, tags, financial_status, placed_at, created_at, updated_at," \
 	" subscription_id, renewal_cycle"
 
-static json_t *col_text(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-
-	return t ? json_string((const char *)t) : json_null();
-}
 
 static json_t *col_json(sqlite3_stmt *st, int i)
 {
@@ -934,23 +928,23 @@ static json_t *order_row(sqlite3_stmt *st)
 	json_t *o = json_object();
 
 	json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, 0)));
-	json_object_set_new(o, "channel", col_text(st, 1));
-	json_object_set_new(o, "external_id", col_text(st, 2));
-	json_object_set_new(o, "number", col_text(st, 3));
-	json_object_set_new(o, "status", col_text(st, 4));
-	json_object_set_new(o, "payment_status", col_text(st, 5));
-	json_object_set_new(o, "fulfillment_status", col_text(st, 6));
-	json_object_set_new(o, "currency", col_text(st, 7));
+	json_object_set_new(o, "channel", db_column_json(st, 1));
+	json_object_set_new(o, "external_id", db_column_json(st, 2));
+	json_object_set_new(o, "number", db_column_json(st, 3));
+	json_object_set_new(o, "status", db_column_json(st, 4));
+	json_object_set_new(o, "payment_status", db_column_json(st, 5));
+	json_object_set_new(o, "fulfillment_status", db_column_json(st, 6));
+	json_object_set_new(o, "currency", db_column_json(st, 7));
 	json_object_set_new(o, "subtotal", json_integer(sqlite3_column_int64(st, 8)));
 	json_object_set_new(o, "shipping", json_integer(sqlite3_column_int64(st, 9)));
 	json_object_set_new(o, "tax", json_integer(sqlite3_column_int64(st, 10)));
 	json_object_set_new(o, "discount", json_integer(sqlite3_column_int64(st, 11)));
 	json_object_set_new(o, "total", json_integer(sqlite3_column_int64(st, 12)));
-	json_object_set_new(o, "email", col_text(st, 13));
+	json_object_set_new(o, "email", db_column_json(st, 13));
 	json_object_set_new(o, "customer", col_json(st, 14));
 	json_object_set_new(o, "shipping_address", col_json(st, 15));
 	json_object_set_new(o, "tags", col_json(st, 16));
-	json_object_set_new(o, "financial_status", col_text(st, 17));
+	json_object_set_new(o, "financial_status", db_column_json(st, 17));
 	json_object_set_new(o, "placed_at", col_time(st, 18));
 	json_object_set_new(o, "created_at", col_time(st, 19));
 	json_object_set_new(o, "updated_at", col_time(st, 20));
@@ -986,15 +980,15 @@ static int add_lines(struct db *db, json_t *o, int64_t id)
 		json_t *l = json_object();
 
 		json_object_set_new(l, "id", json_integer(sqlite3_column_int64(st, 0)));
-		json_object_set_new(l, "external_id", col_text(st, 1));
-		json_object_set_new(l, "sku", col_text(st, 2));
-		json_object_set_new(l, "title", col_text(st, 3));
+		json_object_set_new(l, "external_id", db_column_json(st, 1));
+		json_object_set_new(l, "sku", db_column_json(st, 2));
+		json_object_set_new(l, "title", db_column_json(st, 3));
 		json_object_set_new(l, "quantity", json_integer(sqlite3_column_int64(st, 4)));
 		json_object_set_new(l, "unit_price", json_integer(sqlite3_column_int64(st, 5)));
 		json_object_set_new(l, "total", json_integer(sqlite3_column_int64(st, 6)));
 		json_object_set_new(l, "fulfilled_quantity", json_integer(sqlite3_column_int64(st, 7)));
 		json_object_set_new(l, "canceled_quantity", json_integer(sqlite3_column_int64(st, 13)));
-		json_object_set_new(l, "fulfillment", col_text(st, 8));
+		json_object_set_new(l, "fulfillment", db_column_json(st, 8));
 		json_object_set_new(l, "line_no", json_integer(sqlite3_column_int64(st, 9)));
 		json_object_set_new(l, "reserved", json_integer(sqlite3_column_int64(st, 10)));
 		json_object_set_new(l, "backordered", json_integer(sqlite3_column_int64(st, 11)));
@@ -1026,10 +1020,10 @@ static int add_history(struct db *db, json_t *o, int64_t id)
 		json_object_set_new(h, "at", col_time(st, 0));
 		json_object_set_new(h, "event_id", sqlite3_column_type(st, 1) == SQLITE_NULL
 		    ? json_null() : json_integer(sqlite3_column_int64(st, 1)));
-		json_object_set_new(h, "kind", col_text(st, 2));
-		json_object_set_new(h, "from", col_text(st, 3));
-		json_object_set_new(h, "to", col_text(st, 4));
-		json_object_set_new(h, "message", col_text(st, 5));
+		json_object_set_new(h, "kind", db_column_json(st, 2));
+		json_object_set_new(h, "from", db_column_json(st, 3));
+		json_object_set_new(h, "to", db_column_json(st, 4));
+		json_object_set_new(h, "message", db_column_json(st, 5));
 		json_array_append_new(arr, h);
 	}
 	db_reset(st);
@@ -1054,16 +1048,16 @@ static int add_payments(struct db *db, json_t *o, int64_t id)
 		json_t *p = json_object();
 
 		json_object_set_new(p, "id", json_integer(sqlite3_column_int64(st, 0)));
-		json_object_set_new(p, "kind", col_text(st, 1));
+		json_object_set_new(p, "kind", db_column_json(st, 1));
 		json_object_set_new(p, "amount", json_integer(sqlite3_column_int64(st, 2)));
-		json_object_set_new(p, "currency", col_text(st, 3));
-		json_object_set_new(p, "status", col_text(st, 4));
-		json_object_set_new(p, "gateway", col_text(st, 5));
-		json_object_set_new(p, "reference", col_text(st, 6));
+		json_object_set_new(p, "currency", db_column_json(st, 3));
+		json_object_set_new(p, "status", db_column_json(st, 4));
+		json_object_set_new(p, "gateway", db_column_json(st, 5));
+		json_object_set_new(p, "reference", db_column_json(st, 6));
 		json_object_set_new(p, "event_id", sqlite3_column_type(st, 7) == SQLITE_NULL
 		    ? json_null() : json_integer(sqlite3_column_int64(st, 7)));
 		json_object_set_new(p, "created_at", col_time(st, 8));
-		json_object_set_new(p, "error", col_text(st, 9));
+		json_object_set_new(p, "error", db_column_json(st, 9));
 		json_object_set_new(p, "parent_id", sqlite3_column_type(st, 10) == SQLITE_NULL
 		    ? json_null() : json_integer(sqlite3_column_int64(st, 10)));
 		json_array_append_new(arr, p);

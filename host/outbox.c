@@ -295,12 +295,6 @@ out:
 	return id;
 }
 
-static json_t *col_str(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-
-	return t ? json_string((const char *)t) : json_null();
-}
 
 static json_t *col_ts(sqlite3_stmt *st, int i)
 {
@@ -344,16 +338,16 @@ static json_t *effect_row(struct db *db, const char *merchant, sqlite3_stmt *st)
 	json_t *o = json_object();
 
 	json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, 0)));
-	json_object_set_new(o, "kind", col_str(st, 1));
-	json_object_set_new(o, "status", col_str(st, 2));
+	json_object_set_new(o, "kind", db_column_json(st, 1));
+	json_object_set_new(o, "status", db_column_json(st, 2));
 	json_object_set_new(o, "attempts", json_integer(sqlite3_column_int(st, 3)));
 	json_object_set_new(o, "max_attempts", json_integer(sqlite3_column_int(st, 4)));
-	json_object_set_new(o, "url", col_str(st, 5));
+	json_object_set_new(o, "url", db_column_json(st, 5));
 	json_object_set_new(o, "key", json_string(key_part((const char *)sqlite3_column_text(st, 6))));
 	json_object_set_new(o, "idempotency_key", wire_key(db, merchant,
 	    (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 6)));
 	json_object_set_new(o, "last_status", col_int(st, 7));
-	json_object_set_new(o, "last_error", col_str(st, 8));
+	json_object_set_new(o, "last_error", db_column_json(st, 8));
 	json_object_set_new(o, "created_at", col_ts(st, 9));
 	json_object_set_new(o, "completed_at", col_ts(st, 10));
 	json_object_set_new(o, "next_attempt_at", sqlite3_column_text(st, 2) &&

@@ -40,6 +40,10 @@ const char *db_instance(const struct db *db);
  * process, such as the operator's command line) commits. -1 on error. */
 int64_t db_data_version(struct db *db);
 
+/* A text column as JSON: null for NULL, invalid UTF-8 shown as U+FFFD. */
+struct json_t;
+struct json_t *db_column_json(sqlite3_stmt *st, int col);
+
 /* The schema version after migrations. */
 int db_schema_version(struct db *db);
 

@@ -9,8 +9,14 @@
 #define ORDO_LOG_H
 
 #include <stdio.h>
+#include <jansson.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+/* A JSON string of `s` with each byte that is not part of valid UTF-8
+ * replaced by U+FFFD (jansson refuses such text, and a dropped error
+ * tells an operator nothing). NULL only when out of memory. */
+json_t *json_text_lossy(const char *s);
 
 /* Records below `level` are dropped. Default LOG_INFO. */
 void log_set_level(enum log_level level);

@@ -171,3 +171,21 @@ def test_beta_key_sees_beta_orders(ordo):
     o = ordo.wait_order("shopify", body["id"], merchant="beta")
     assert ordo.api("GET", f"orders/{o['id']}", key=BETA_KEY).status_code == 200
     assert ordo.api("GET", f"orders/{o['id']}", key=ACME_KEY).status_code == 404
+
+
+def test_an_error_that_is_not_utf8_is_shown_not_dropped(ordo_factory):
+    """A handler's error with bytes that are not UTF-8: the dead letter,
+    the event and the CLI show it (invalid bytes as U+FFFD); the key was
+    silently missing from the JSON before."""
+    import subprocess
+    from conftest import ORDO_BIN
+    wf = 'return { order_created = function(ev) error("boom \\255\\254 closed") end }\n'
+    o = ordo_factory(beta_workflow=wf, max_attempts=1)
+    assert o.shopify(shopify_order(), merchant="beta").status_code == 200
+    dl = o.wait_dead_letter("beta")
+    assert "boom \ufffd\ufffd closed" in dl["error"], dl
+    ev = o.api("GET", f"events/{dl['event_id']}", "beta").json()
+    assert "boom \ufffd\ufffd closed" in ev["error"], ev
+    r = subprocess.run([ORDO_BIN, "dead-letters", "list", "--json", "-c", str(o.config)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "boom \ufffd\ufffd closed" in r.stdout, r.stdout + r.stderr
