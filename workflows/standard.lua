@@ -73,13 +73,13 @@ function flow.payment_authorized(ev)
     payments.void(ev.order)          -- cancelled while the authorization was on its way
     return
   end
+  -- The capture takes what the order owes now; when an edit lowered the
+  -- total meanwhile and it owes nothing, the host voids the authorization
+  -- instead. Captured on fulfillment, it is held only if still needed.
   if CAPTURE == "immediately" then
-    -- What the order owes now; when an edit lowered the total meanwhile
-    -- and it owes nothing, the host voids the authorization instead.
     payments.capture(ev.order)
-  else
-    payments.release(ev.order)       -- void what the total no longer needs
   end
+  if CAPTURE == "on_fulfillment" then payments.release(ev.order) end
   if first_authorization(ev.order) then confirm(ev.order) end
 end
 
