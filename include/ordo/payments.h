@@ -10,6 +10,12 @@
  * the order's payment status. Pending rows count against the limits, so two
  * refunds in flight can never add up to more than was captured.
  *
+ * What counts as paid toward the total is what was captured less the
+ * refunds given because the total came down (each refund records that part
+ * when it is recorded: payments_for_total). A refund given for another
+ * reason (a goodwill gesture, a return) never makes the total owed again;
+ * it only lowers what is left to give back. A canceled order needs nothing.
+ *
  * Scoped by merchant like orders.h; callers own the transaction.
  */
 #ifndef ORDO_PAYMENTS_H

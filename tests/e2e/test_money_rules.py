@@ -17,12 +17,24 @@ reproductions:
 
 Each test waits for a concrete end state, then for the order to be quiet
 (nothing pending in the inbox, its payments or its effects) before
-asserting what the gateway holds.
+asserting what the gateway holds. The in-flight cases hold the gateway's
+answer for 5 s (effects time out after 8 s); the money must come out the
+same if the machine is too slow to act inside that window, so the
+assertions about the in-flight path are made only when the order was seen
+changing while the request was still pending.
 """
 from pathlib import Path
 
 from conftest import shopify_order, shopify_refund, wait_until
 from test_effects import ack, standard_config, wait_acme
+
+
+def slow_answers(gateway, sink):
+    return standard_config(gateway, sink).replace("timeout: 2s", "timeout: 8s")
+
+
+def event_of(o, text):
+    return next(h["event_id"] for h in o["history"] if text in (h["message"] or ""))
 
 
 def quiet(ordo, o, merchant="acme"):
@@ -81,8 +93,8 @@ def test_goodwill_refund_then_cancel_line_refunds_the_line_only(gateway, sink, o
 
 
 def test_cancel_line_while_capture_in_flight(gateway, sink, ordo_factory):
-    ordo = ordo_factory(acme_extra=standard_config(gateway, sink))
-    gateway.delay_next(1, seconds=3, ops="capture")
+    ordo = ordo_factory(acme_extra=slow_answers(gateway, sink))
+    gateway.delay_next(1, seconds=5, ops="capture")
     body = shopify_order(lines=[("10.00", 1, "MUG", "Mug"), ("5.00", 2, "PEN", "Pen")],
                          shipping="0.00", financial_status="pending")
     ack(ordo.shopify(body))
@@ -91,6 +103,8 @@ def test_cancel_line_while_capture_in_flight(gateway, sink, ordo_factory):
                  json={"lines": [{"line": line_of(o, "PEN"), "quantity": 1}]})
     assert r.status_code == 202, r.text
     o = wait_acme(ordo, body, lambda o: o["total"] == 1500)
+    in_flight = pays(o, "capture", "pending") == [2000]
+    print("request still in flight when the order changed:", in_flight)
     # Refunded when the capture lands, through the gateway that took it.
     o = wait_acme(ordo, body, lambda o: pays(o, "refund") == [500])
     o = quiet(ordo, o)
@@ -99,14 +113,16 @@ def test_cancel_line_while_capture_in_flight(gateway, sink, ordo_factory):
     assert o["payment_status"] == "paid"
     assert "refund-on-storefront" not in o["tags"]
     assert ordo.dead_letters("acme") == []
+    if in_flight:   # settled again by the capture's own event
+        assert event_of(o, "refund of 5.00 USD requested") == event_of(o, "capture of 20.00 USD succeeded")
 
 
 def test_edit_up_then_down_while_authorization_in_flight(gateway, sink, ordo_factory):
-    ordo = ordo_factory(acme_extra=standard_config(gateway, sink))
+    ordo = ordo_factory(acme_extra=slow_answers(gateway, sink))
     body = shopify_order(lines=[("10.00", 2, "MUG", "Mug")], shipping="0.00", financial_status="pending")
     ack(ordo.shopify(body))
     o = wait_acme(ordo, body, lambda o: o["payment_status"] == "paid")
-    gateway.delay_next(1, seconds=3, ops="authorize")
+    gateway.delay_next(1, seconds=5, ops="authorize")
     r = ordo.api("POST", f"orders/{o['id']}/edits", "acme",
                  json={"add": [{"sku": "PEN", "quantity": 1, "unit_price": 500}]})
     assert r.status_code == 202, r.text
@@ -115,15 +131,21 @@ def test_edit_up_then_down_while_authorization_in_flight(gateway, sink, ordo_fac
                  json={"change": [{"line": line_of(o, "PEN"), "quantity": 0}]})
     assert r.status_code == 202, r.text
     o = wait_acme(ordo, body, lambda o: o["total"] == 2000)
-    # The authorization arrives owing nothing: it is voided, not captured.
-    o = wait_acme(ordo, body, lambda o: pays(o, "void") == [500])
+    in_flight = pays(o, "authorization", "pending") == [500]
+    print("request still in flight when the order changed:", in_flight)
+    o = wait_acme(ordo, body, lambda o: pays(o, "void") == [500] or pays(o, "refund") == [500])
     o = quiet(ordo, o)
     assert ordo.dead_letters("acme") == []
     assert pays(o, "authorization") == [2000, 500]
-    assert pays(o, "capture") == [2000]
-    assert gateway.charges_for(o["id"]) == [2000]
-    assert sorted(pi["status"] for pi in gateway.intents_for(o["id"])) == ["canceled", "succeeded"]
+    net = sum(gateway.charges_for(o["id"])) - sum(r["amount"] for r in gateway.refunds_for(o["id"]))
+    assert net == 2000
+    assert "requires_capture" not in [pi["status"] for pi in gateway.intents_for(o["id"])], \
+        "an authorization nobody needs is left held on the card"
     assert o["payment_status"] == "paid"
+    if in_flight:   # it arrives owing nothing: voided, never captured
+        assert pays(o, "void") == [500] and pays(o, "capture") == [2000]
+        assert gateway.charges_for(o["id"]) == [2000]
+        assert sorted(pi["status"] for pi in gateway.intents_for(o["id"])) == ["canceled", "succeeded"]
 
 
 def on_fulfillment_flow():
@@ -201,13 +223,15 @@ def test_full_cancel_after_storefront_refund(gateway, sink, ordo_factory):
 
 
 def test_full_cancel_while_capture_in_flight(gateway, sink, ordo_factory):
-    ordo = ordo_factory(acme_extra=standard_config(gateway, sink))
-    gateway.delay_next(1, seconds=3, ops="capture")
+    ordo = ordo_factory(acme_extra=slow_answers(gateway, sink))
+    gateway.delay_next(1, seconds=5, ops="capture")
     body = shopify_order(lines=[("10.00", 2, "MUG", "Mug")], shipping="0.00", financial_status="pending")
     ack(ordo.shopify(body))
     o = wait_acme(ordo, body, lambda o: pays(o, "capture", "pending") == [2000])
     assert ordo.api("POST", f"orders/{o['id']}/cancel", "acme", json={}).status_code == 202
     o = wait_acme(ordo, body, lambda o: o["status"] == "canceled")
+    in_flight = pays(o, "capture", "pending") == [2000]
+    print("request still in flight when the order changed:", in_flight)
     # The capture lands on a canceled order: refunded in full.
     o = wait_acme(ordo, body, lambda o: pays(o, "refund") == [2000])
     o = quiet(ordo, o)
@@ -215,3 +239,5 @@ def test_full_cancel_while_capture_in_flight(gateway, sink, ordo_factory):
     assert [r["amount"] for r in gateway.refunds_for(o["id"])] == [2000]
     assert o["payment_status"] == "refunded"
     assert ordo.dead_letters("acme") == []
+    if in_flight:
+        assert event_of(o, "refund of 20.00 USD requested") == event_of(o, "capture of 20.00 USD succeeded")
