@@ -501,6 +501,15 @@ static const char *const migrations[] = {
 	"CREATE INDEX orders_external ON orders(merchant, external_id);"
 	"CREATE INDEX orders_email ON orders(merchant, email COLLATE NOCASE) WHERE email IS NOT NULL;"
 	"CREATE INDEX orders_pipeline ON orders(merchant, status, fulfillment_status);",
+
+	/* 15: how much of each refund gave back what was paid toward the
+	 * total beyond a lowered total (payments.c: only that lowers what
+	 * counts as paid). Refunds before it are kept as they were counted
+	 * then, except a return's, which never was for the total. */
+	"ALTER TABLE payments ADD COLUMN for_total INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (for_total >= 0 AND for_total <= amount);"
+	"UPDATE payments SET for_total = amount WHERE kind = 'refund' AND id NOT IN"
+	"  (SELECT payment_id FROM returns WHERE payment_id IS NOT NULL);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

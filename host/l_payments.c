@@ -4,10 +4,15 @@
  *
  *   payments.gateway()                     -> "stripe" | "manual" | nil
  *   payments.authorize(order [, amount])   -> payment id
- *   payments.capture(order [, amount])     -> payment id
- *   payments.void(order)                   -> payment id
+ *   payments.capture(order [, amount])     -> payment id (no amount: what the
+ *                                             order owes; owing nothing, a void)
+ *   payments.void(order)                   -> id of the newest void, count: every
+ *                                             open authorization
+ *   payments.release(order)                -> count: voids of the authorizations
+ *                                             the order no longer needs
  *   payments.refund(order, amount [, reason]) -> payment id
- *   payments.balance(order)                -> {total=, paid=, authorized=, due=}
+ *   payments.balance(order)                -> {total=, paid=, authorized=, due=,
+ *                                             over=, refundable=, capturing=, open=}
  *
  * The money rules are C's (payments.c: never capture more than authorized,
  * never refund more than captured). The protocol is the gateway adapter's,
@@ -134,38 +139,22 @@ static void push_form(lua_State *L, int idx)
 		luaL_error(L, "payment adapter: form body over %d KiB", MAX_FORM / 1024);
 }
 
-/* Everything one payments.* call does; runs inside request()'s savepoint.
- * Upvalue-free: the op is argument 1, the caller's arguments follow. */
-static int request_body(lua_State *L)
+/* Send one planned request: the adapter's request as an effect, or, when
+ * the adapter has nothing to send, its "yes" as an event. Leaves the stack
+ * as it found it; raises on an adapter or database error (the caller's
+ * savepoint then drops the row too). */
+static void send_plan(lua_State *L, struct lbind_ctx *cp, const struct payment_plan *planp,
+    const char *reason)
 {
-	enum pay_op op = (enum pay_op)lua_tointeger(L, 1);
-	const char *opname = payments_op_name(op);
-	struct lbind_ctx c;
-
-	lua_remove(L, 1);
-	c = lbind_context(L, "payments", opname);
-	struct payment_plan plan;
-	const char *reason = NULL, *path, *form;
+	struct lbind_ctx c = *cp;
+	struct payment_plan plan = *planp;
+	const char *opname = payments_op_name(plan.op);
+	const char *path, *form;
 	struct lbind_jbox *headers, *meta;
 	char err[ORDERS_ERRLEN], key[64], line[440], *url = NULL;
-	int64_t id, amount, eid;
-	int dup;
+	int64_t eid;
+	int dup, top = lua_gettop(L);
 
-	if (c.m->pay_gateway == NULL)
-		return luaL_error(L, "payments.%s: merchant %s has no payment gateway (add"
-		    " payments: { gateway: ... } to the config)", opname, c.merchant);
-	id = lbind_order(L, &c, 1, "payments", opname);
-	amount = lbind_amount(L, 2, "payments", opname);
-	if (op == PAY_REFUND) {
-		if (amount < 0)
-			return luaL_error(L, "payments.refund: the amount to refund is required");
-		reason = luaL_optstring(L, 3, NULL);
-	}
-	if (payments_begin(c.db, c.merchant, c.m->pay_gateway, id, op, amount, reason,
-	    c.event_id, &plan, err) != 0)
-		return luaL_error(L, "payments.%s: %s", opname, err);
-
-	lua_settop(L, 3);
 	push_adapter(L, c.m->pay_gateway, "request");
 	lua_pushstring(L, opname);
 	lua_createtable(L, 0, 8);
@@ -202,20 +191,20 @@ static int request_body(lua_State *L)
 		item.payload_len = strlen(payload);
 		snprintf(dedup, sizeof dedup, "payment:%lld:synthetic", (long long)plan.payment_id);
 		if (inbox_insert(c.db, &item, clock_now_ms(), &dup) < 0)
-			return luaL_error(L, "payments.%s: database error: %s", opname, db_errmsg(c.db));
-		lua_pushinteger(L, plan.payment_id);
-		return 1;
+			luaL_error(L, "payments.%s: database error: %s", opname, db_errmsg(c.db));
+		lua_settop(L, top);
+		return;
 	}
 	if (!lua_istable(L, -1))
-		return luaL_error(L, "payment adapter payments.%s: request must return a table"
+		luaL_error(L, "payment adapter payments.%s: request must return a table"
 		    " {path=, form=} or nil, not %s", c.m->pay_gateway, luaL_typename(L, -1));
 	if (c.m->pay_base_url == NULL)
-		return luaL_error(L, "payments.%s: the %s gateway needs payments.base_url",
+		luaL_error(L, "payments.%s: the %s gateway needs payments.base_url",
 		    opname, c.m->pay_gateway);
 	lua_getfield(L, -1, "path");
 	path = lua_tostring(L, -1);
 	if (path == NULL || path[0] != '/')
-		return luaL_error(L, "payment adapter payments.%s: request's path must be text"
+		luaL_error(L, "payment adapter payments.%s: request's path must be text"
 		    " starting with /", c.m->pay_gateway);
 	if (lua_getfield(L, -2, "form") == LUA_TTABLE)
 		push_form(L, -1);
@@ -228,7 +217,7 @@ static int request_body(lua_State *L)
 	meta->v = json_pack("{s:s,s:s,s:s}", "op", opname, "gateway", c.m->pay_gateway,
 	    "auth", "gateway");
 	if (headers->v == NULL || meta->v == NULL)
-		return luaL_error(L, "payments.%s: out of memory", opname);
+		luaL_error(L, "payments.%s: out of memory", opname);
 	snprintf(key, sizeof key, "pay-%lld", (long long)plan.payment_id);
 	json_array_append_new(headers->v, json_string("Content-Type: application/x-www-form-urlencoded"));
 	{
@@ -239,7 +228,7 @@ static int request_body(lua_State *L)
 	}
 	json_array_append_new(headers->v, json_string(line));
 	if (asprintf(&url, "%s%s", c.m->pay_base_url, path) < 0)
-		return luaL_error(L, "payments.%s: out of memory", opname);
+		luaL_error(L, "payments.%s: out of memory", opname);
 	{
 		struct outbox_effect e = {
 			.merchant = c.merchant, .kind = "payment", .key = key,
@@ -253,9 +242,77 @@ static int request_body(lua_State *L)
 	}
 	free(url);
 	if (eid < 0)
-		return luaL_error(L, "payments.%s: %s", opname, err);
-	lua_pushinteger(L, plan.payment_id);
-	return 1;
+		luaL_error(L, "payments.%s: %s", opname, err);
+	lua_settop(L, top);
+}
+
+/* Everything one payments.* call does; runs inside request()'s savepoint.
+ * Upvalue-free: the op is argument 1, the caller's arguments follow.
+ * payments.void(order) voids every open authorization and
+ * payments.release(order) those the order does not need (PAY_RELEASE). */
+#define PAY_RELEASE PAY_OP_COUNT
+static int request_body(lua_State *L)
+{
+	int opi = (int)lua_tointeger(L, 1);
+	enum pay_op op = opi == PAY_RELEASE ? PAY_VOID : (enum pay_op)opi;
+	const char *opname = opi == PAY_RELEASE ? "release" : payments_op_name(op);
+	struct lbind_ctx c;
+	struct payment_plan plan, plans[PAY_MAX_RELEASE];
+	const char *reason = NULL;
+	char err[ORDERS_ERRLEN];
+	int64_t id, amount, first = 0;
+	int n, count = 0;
+
+	lua_remove(L, 1);
+	c = lbind_context(L, "payments", opname);
+	if (c.m->pay_gateway == NULL)
+		return luaL_error(L, "payments.%s: merchant %s has no payment gateway (add"
+		    " payments: { gateway: ... } to the config)", opname, c.merchant);
+	id = lbind_order(L, &c, 1, "payments", opname);
+	amount = opi == PAY_RELEASE ? -1 : lbind_amount(L, 2, "payments", opname);
+	if (op == PAY_REFUND) {
+		if (amount < 0)
+			return luaL_error(L, "payments.refund: the amount to refund is required");
+		reason = luaL_optstring(L, 3, NULL);
+	}
+	lua_settop(L, 3);
+	if (op != PAY_VOID || amount >= 0) {
+		if (payments_begin(c.db, c.merchant, c.m->pay_gateway, id, op, amount, reason,
+		    c.event_id, &plan, err) != 0)
+			return luaL_error(L, "payments.%s: %s", opname, err);
+		send_plan(L, &c, &plan, reason);
+		lua_pushinteger(L, plan.payment_id);
+		return 1;
+	}
+	/* Voids of several authorizations: an edited order holds one per
+	 * raise of its total. Each round plans only those still open. */
+	do {
+		n = payments_release(c.db, c.merchant, c.m->pay_gateway, id, opi != PAY_RELEASE,
+		    opi == PAY_RELEASE ? "no longer needed" : NULL, c.event_id, plans,
+		    PAY_MAX_RELEASE, err);
+		if (n < 0)
+			return luaL_error(L, "payments.%s: %s", opname, err);
+		for (int i = 0; i < n; i++) {
+			send_plan(L, &c, &plans[i], NULL);
+			if (first == 0)
+				first = plans[i].payment_id;
+		}
+		count += n;
+	} while (n == PAY_MAX_RELEASE);
+	if (opi == PAY_RELEASE) {
+		lua_pushinteger(L, count);
+		return 1;
+	}
+	if (count == 0) {
+		/* Nothing open: say why, in the words payments_begin uses. */
+		if (payments_begin(c.db, c.merchant, c.m->pay_gateway, id, PAY_VOID, -1, NULL,
+		    c.event_id, &plan, err) != 0)
+			return luaL_error(L, "payments.%s: %s", opname, err);
+		return luaL_error(L, "payments.void: nothing to void");
+	}
+	lua_pushinteger(L, first);
+	lua_pushinteger(L, count);
+	return 2;
 }
 
 /*
@@ -264,30 +321,30 @@ static int request_body(lua_State *L)
  * so a call that raises half-way (an adapter error, the instruction limit)
  * leaves nothing behind even when the script catches the error with pcall.
  */
-static int request(lua_State *L, enum pay_op op)
+static int request(lua_State *L, int op)
 {
-	struct lbind_ctx c = lbind_context(L, "payments", payments_op_name(op));
+	const char *name = op == PAY_RELEASE ? "release" : payments_op_name((enum pay_op)op);
+	struct lbind_ctx c = lbind_context(L, "payments", name);
 	int nargs = lua_gettop(L);
 
 	if (db_savepoint(c.db) != 0)
-		return luaL_error(L, "payments.%s: database error: %s", payments_op_name(op),
-		    db_errmsg(c.db));
+		return luaL_error(L, "payments.%s: database error: %s", name, db_errmsg(c.db));
 	lua_pushcfunction(L, request_body);
 	lua_pushinteger(L, op);
 	lua_rotate(L, 1, 2);
-	if (lua_pcall(L, nargs + 1, 1, 0) != LUA_OK) {
+	if (lua_pcall(L, nargs + 1, LUA_MULTRET, 0) != LUA_OK) {
 		db_rollback_savepoint(c.db);
 		return lua_error(L);
 	}
 	if (db_release(c.db) != 0)
-		return luaL_error(L, "payments.%s: database error: %s", payments_op_name(op),
-		    db_errmsg(c.db));
-	return 1;
+		return luaL_error(L, "payments.%s: database error: %s", name, db_errmsg(c.db));
+	return lua_gettop(L);
 }
 
 static int l_authorize(lua_State *L) { return request(L, PAY_AUTHORIZE); }
 static int l_capture(lua_State *L) { return request(L, PAY_CAPTURE); }
 static int l_void(lua_State *L) { return request(L, PAY_VOID); }
+static int l_release(lua_State *L) { return request(L, PAY_RELEASE); }
 int l_payments_refund(lua_State *L) { return request(L, PAY_REFUND); }
 
 static int l_gateway(lua_State *L)
@@ -437,7 +494,8 @@ int l_payments_result(lua_State *L)
 	return 1;
 }
 
-/* payments.balance(order) -> {total=, paid=, authorized=, due=}: read only. */
+/* payments.balance(order) -> {total=, paid=, authorized=, due=, over=,
+ * refundable=, capturing=, open=}: read only (payments.h says what each means). */
 static int l_balance(lua_State *L)
 {
 	struct lbind_ctx c = lbind_context(L, "payments", "balance");
@@ -445,13 +503,17 @@ static int l_balance(lua_State *L)
 	struct payment_balance b;
 	char err[ORDERS_ERRLEN];
 
-	if (payments_balance(c.db, c.merchant, id, &b, err) != 0)
+	if (payments_balance(c.db, c.merchant, c.m->pay_gateway, id, &b, err) != 0)
 		return luaL_error(L, "payments.balance: %s", err);
-	lua_createtable(L, 0, 4);
+	lua_createtable(L, 0, 8);
 	set_i(L, "total", b.total);
 	set_i(L, "paid", b.paid);
 	set_i(L, "authorized", b.authorized);
 	set_i(L, "due", b.due);
+	set_i(L, "over", b.over);
+	set_i(L, "refundable", b.refundable);
+	set_i(L, "capturing", b.capturing);
+	set_i(L, "open", b.open);
 	return 1;
 }
 
@@ -461,6 +523,7 @@ static const luaL_Reg payments_lib[] = {
 	{ "authorize", l_authorize },
 	{ "capture", l_capture },
 	{ "void", l_void },
+	{ "release", l_release },
 	{ "refund", l_payments_refund },
 	{ NULL, NULL },
 };

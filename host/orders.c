@@ -1,7 +1,8 @@
 /*
  * orders — the order record and its invariants.
  *
- * Depends on db (all SQL), money (currency codes), clock and jansson.
+ * Depends on db (all SQL), money (currency codes), clock, jansson, and
+ * payments for the one rule of what a recorded refund is for.
  * The lifecycle status is set only through the state machine here; payment
  * and fulfillment status are derived from payment rows and line quantities
  * after every change and never set by hand, so they cannot disagree with
@@ -18,6 +19,7 @@
 #include "ordo/db.h"
 #include "ordo/money.h"
 #include "ordo/orders.h"
+#include "ordo/payments.h"
 
 #define MAX_TEXT 4096
 #define MAX_NOTE 65536 /* storefront order notes run long; bodies are bounded anyway */
@@ -689,7 +691,7 @@ int64_t orders_record_payment(struct db *db, const char *merchant, int64_t id,
 	struct money_facts f;
 	char msg[160], amt[48], currency[8] = "";
 	sqlite3_stmt *st;
-	int64_t pid;
+	int64_t pid, for_total;
 	int rc;
 
 	if (!kind_known(kind))
@@ -723,8 +725,16 @@ int64_t orders_record_payment(struct db *db, const char *merchant, int64_t id,
 			return fail(err, "capture of %" PRId64 " is more than the %" PRId64
 			    " still outstanding", amount, f.total - f.captured);
 	}
+	/* A refund gives back first what was paid toward the total beyond a
+	 * lowered total (payments.h): only that part lowers what counts as
+	 * paid; the rest (goodwill, a return) is never owed again. */
+	for_total = strcmp(kind, "refund") == 0 && strcmp(status, "failed") != 0 ?
+	    payments_for_total(db, id, amount) : 0;
+	if (for_total < 0)
+		return db_fail(db, err);
 	st = db_prepare(db, "INSERT INTO payments (order_id, kind, amount, currency, status, gateway,"
-	    " reference, event_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+	    " reference, event_id, created_at, for_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	    " RETURNING id");
 	if (st == NULL)
 		return db_fail(db, err);
 	sqlite3_bind_int64(st, 1, id);
@@ -737,6 +747,7 @@ int64_t orders_record_payment(struct db *db, const char *merchant, int64_t id,
 	if (event_id > 0)
 		sqlite3_bind_int64(st, 8, event_id);
 	sqlite3_bind_int64(st, 9, clock_now_ms());
+	sqlite3_bind_int64(st, 10, for_total);
 	pid = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
 	db_reset(st);
 	if (pid < 0)

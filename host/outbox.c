@@ -669,7 +669,8 @@ static void start_job(struct outbox *o, sqlite3_stmt *st, struct group *g)
 	j->retry_after = -1;
 	if (!j->merchant || !j->kind || !j->url || !j->body || !j->meta || !j->key || !j->endpoint)
 		goto fail;
-	memcpy(j->body, sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5));
+	if (sqlite3_column_bytes(st, 5) > 0)     /* an empty body's blob is NULL (a void) */
+		memcpy(j->body, sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5));
 	j->body[sqlite3_column_bytes(st, 5)] = '\0';
 	m = o->lookup(o->arg, j->merchant);
 	if (build_headers(j, (const char *)sqlite3_column_text(st, 4), m) != 0)

@@ -49,9 +49,15 @@ function flow.order_created(ev)
   end
 end
 
+-- Captured for what the order owes when the answer comes; an authorization
+-- it no longer needs (an edit lowered the total meanwhile, or the order was
+-- canceled) is voided instead.
 function flow.payment_authorized(ev)
   if ev.order.status == "canceled" then payments.void(ev.order) else payments.capture(ev.order) end
 end
+
+-- Lines (or the order) canceled while the capture was in flight: refund them.
+flow.payment_captured = cancel.payment_captured
 
 function flow.backorder_allocated(ev)
   orders.note(ev.order_id, ("Stock arrived: %d x %s reserved%s"):format(ev.quantity, ev.sku,
@@ -67,6 +73,10 @@ function flow.order_cancelled(ev)
   local order = orders.get(ev.order) or orders.create(ev.order)
   orders.set_status(order, "canceled", ev.order.cancel_reason or "cancelled on " .. ev.channel)
   inventory.release(order, 0, "order cancelled")
+  if payments.gateway() and payments.balance(order).open > 0 then
+    local ok, err = pcall(payments.void, order)   -- every hold on the card
+    if not ok then orders.note(order, "Could not void the authorization: " .. tostring(err)) end
+  end
 end
 
 return flow

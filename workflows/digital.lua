@@ -74,7 +74,8 @@ function flow.payment_authorized(ev)
 end
 
 function flow.payment_captured(ev)
-  deliver(ev.order)
+  cancel.payment_captured(ev)   -- canceled while the capture was in flight: refunded
+  if ev.order.status ~= "canceled" then deliver(ev.order) end
 end
 
 function flow.payment_failed(ev)

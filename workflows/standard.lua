@@ -73,9 +73,13 @@ function flow.payment_authorized(ev)
     payments.void(ev.order)          -- cancelled while the authorization was on its way
     return
   end
+  -- The capture takes what the order owes now; when an edit lowered the
+  -- total meanwhile and it owes nothing, the host voids the authorization
+  -- instead. Captured on fulfillment, it is held only if still needed.
   if CAPTURE == "immediately" then
     payments.capture(ev.order)
   end
+  if CAPTURE == "on_fulfillment" then payments.release(ev.order) end
   if first_authorization(ev.order) then confirm(ev.order) end
 end
 
@@ -91,10 +95,11 @@ function flow.order_shipped(ev)
   -- A shipment left (the warehouse's API call, or fulfillment.advance):
   -- with CAPTURE = "on_fulfillment" this is where the money is taken.
   if CAPTURE == "on_fulfillment" then
-    -- Every authorization still held (an edit adds one), up to the total.
-    for _ = 1, 8 do
-      local b = payments.balance(ev.order)
-      if b.authorized <= 0 or b.paid >= b.total then break end
+    -- Every authorization still held (an edit adds one): each capture
+    -- takes what the order still owes, and one it no longer needs is
+    -- voided instead, so none is left holding the customer's money.
+    for _ = 1, 64 do
+      if payments.balance(ev.order).open <= 0 then break end
       payments.capture(ev.order)
     end
   end
@@ -102,6 +107,7 @@ function flow.order_shipped(ev)
 end
 
 function flow.payment_captured(ev)
+  cancel.payment_captured(ev)          -- lines canceled while it was in flight: refund them
   orders.note(ev.order, "Payment captured: " ..
     money.format(ev.payment.amount, ev.payment.currency) .. " " .. ev.payment.currency)
 end
@@ -128,9 +134,9 @@ end
 function flow.order_cancelled(ev)
   local order = orders.get(ev.order) or orders.create(ev.order)
   orders.set_status(order, "canceled", ev.order.cancel_reason or "cancelled on " .. ev.channel)
-  if order.payment_status == "authorized" then
-    -- Release the hold on the customer's card. A capture still on its way
-    -- refuses the void; then a person refunds once it lands.
+  if payments.gateway() and payments.balance(order).open > 0 then
+    -- Release every hold on the customer's card (an edit adds one). A
+    -- capture still on its way is refunded once it lands (payment_captured).
     local ok, err = pcall(payments.void, order)
     if not ok then orders.note(order, "Could not void the authorization: " .. tostring(err)) end
   end

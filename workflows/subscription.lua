@@ -36,7 +36,7 @@ function flow.subscription_renewal_due(ev)
 end
 
 function flow.payment_authorized(ev)
-  payments.capture(ev.order)
+  payments.capture(ev.order)   -- what the order owes; owing nothing, the host voids it
 end
 
 function flow.payment_captured(ev)

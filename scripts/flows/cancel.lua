@@ -2,23 +2,12 @@
 -- /api/v1/orders/{id}/cancel raises cancel_requested, with `lines` for a
 -- part; a workflow sets flow.cancel_requested = cancel.requested). Everything happens in the event's transaction: stock
 -- back to the shelf (and to the backorder queue), open shipments canceled,
--- digital links and keys revoked, the authorization voided or what was
--- captured through our gateway refunded, the status set, the customer told.
+-- digital links and keys revoked, the status set, every authorization
+-- voided and what was captured through our gateway refunded (M.settle),
+-- the customer told.
 -- Money taken by the storefront is refunded there: the order is tagged.
 
 local M = {}
-
--- captured minus refunded (pending refunds count: they are on their way)
-local function refundable(order, gateway)
-  local captured, refunded = 0, 0
-  for _, p in ipairs(order.payments or {}) do
-    if p.gateway == gateway and p.status ~= "failed" then
-      if p.kind == "capture" and p.status == "succeeded" then captured = captured + p.amount end
-      if p.kind == "refund" then refunded = refunded + p.amount end
-    end
-  end
-  return captured - refunded
-end
 
 -- Refund `amount` through our gateway, capture by capture: the host
 -- refunds one capture at a time (the newest with something left), and an
@@ -43,28 +32,36 @@ local function refund(order, amount, gateway, why)
   end
 end
 
--- After the order's total changed (lines canceled, an edit): settle the
--- money with what the customer owes now. The rule:
---   * more taken than the total needs: refund the difference through our
---     gateway (what it captured); what the storefront took is tagged
---     "refund-on-storefront" for a person;
---   * only authorized (nothing captured yet): nothing now; the capture
---     later takes no more than the new total (payments.capture caps it);
+-- After the order's total changed (lines canceled, an edit) or the order
+-- was canceled (it then needs nothing): settle the money with what the
+-- customer owes now. The host keeps the books (payments.balance); the
+-- rule:
+--   * paid toward the total beyond what it needs (b.over): refund it
+--     through our gateway as far as it captured it (b.refundable); what
+--     the storefront took is tagged "refund-on-storefront" for a person.
+--     Refunds given for another reason (a goodwill gesture, a return) are
+--     not counted as paying for the total: they are never charged again,
+--     and they only limit what is left to give back;
+--   * one of our captures still in flight: nothing now; the workflow's
+--     payment_captured runs M.payment_captured, which settles again;
+--   * only authorized (nothing captured yet): authorizations the new total
+--     no longer needs are voided (payments.release); the capture later
+--     takes no more than the total (payments.capture caps it);
 --   * more needed than is paid or held: authorize the difference through
 --     our gateway (the workflow's payment_authorized captures it), or,
 --     for an order paid on the storefront, tag it "balance-due".
 function M.settle(order, why)
   local b = payments.balance(order)
   local gateway = payments.gateway()
-  if b.paid > b.total then
-    local over = b.paid - b.total
-    local ours = gateway and refundable(orders.get(order.id), gateway) or 0
-    local back = math.min(over, ours)
+  if gateway and b.open > 0 then payments.release(order) end
+  if b.over > 0 then
+    if b.capturing > 0 then return end   -- settled again when the capture lands
+    local back = math.min(b.over, b.refundable)
     if back > 0 then refund(order, back, gateway, why) end
-    if back < over then
+    if back < b.over then
       orders.tag(order, "refund-on-storefront")
       orders.note(order, ("Refund %s %s on the storefront: %s"):format(
-        money.format(over - back, order.currency), order.currency, why))
+        money.format(b.over - back, order.currency), order.currency, why))
     end
   elseif b.due > 0 then
     local ours = false
@@ -78,6 +75,16 @@ function M.settle(order, why)
       orders.note(order, ("%s %s more to collect on the storefront: %s"):format(
         money.format(b.due, order.currency), order.currency, why))
     end
+  end
+end
+
+-- For a workflow's payment_captured: a capture that was in flight when
+-- lines were canceled (or the order was) landed; give back what the total
+-- no longer needs.
+function M.payment_captured(ev)
+  local order = orders.get(ev.order.id)
+  if payments.balance(order).over > 0 then
+    M.settle(order, order.status == "canceled" and "order canceled" or "lines canceled")
   end
 end
 
@@ -128,17 +135,12 @@ function M.requested(ev)
   end
   inventory.release(order, nil, "canceled")
   digital.revoke(order, { keys = true })
-  local gateway = payments.gateway()
-  local ours = gateway and refundable(order, gateway) or 0
-  if order.payment_status == "authorized" then
-    payments.void(order)
-  elseif ours > 0 then
-    refund(order, ours, gateway, "order canceled")
-  elseif order.payment_status == "paid" or order.payment_status == "partially_paid" then
-    orders.tag(order, "refund-on-storefront")
-  end
   local reason = ev.reason or "canceled by the merchant"
   orders.set_status(order, "canceled", reason)
+  -- A canceled order needs nothing: every authorization voided, what our
+  -- gateway captured refunded (once a capture in flight lands), what the
+  -- storefront took tagged for a person.
+  M.settle(order, "order canceled")
   if notify.has_template("order_canceled") then
     notify.customer(order, "order_canceled", { reason = reason })
   end

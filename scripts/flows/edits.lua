@@ -7,7 +7,8 @@
 --   * units added are reserved where the routing policy says, and what
 --     cannot be reserved waits in the backorder queue, as on creation;
 --   * the money follows the new total (cancel.settle: refund what was
---     taken beyond it, authorize what it needs beyond what is held);
+--     paid toward it beyond it, void authorizations it no longer needs,
+--     authorize what it needs beyond what is paid and held);
 --   * the customer gets "order_edited" when the merchant has the template.
 
 local cancel = require "flows.cancel"

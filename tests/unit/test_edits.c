@@ -241,7 +241,7 @@ static void test_payment_follows_the_total(void)
 	/* Authorized for 20.00, then a line canceled: captured for 15.00. */
 	CHECK_INT(pay(db, order, PAY_AUTHORIZE, -1, perr), 2000);
 	CHECK_INT(cancel(db, order, "[{\"line\":2,\"quantity\":1}]", 0, NULL, err), 0);
-	CHECK_INT(payments_balance(db, "m1", order, &b, perr), 0);
+	CHECK_INT(payments_balance(db, "m1", "stripe", order, &b, perr), 0);
 	CHECK_INT(b.total, 1500);
 	CHECK_INT(b.due, -500);
 	CHECK_INT(pay(db, order, PAY_CAPTURE, -1, perr), 1500);
@@ -255,7 +255,7 @@ static void test_payment_follows_the_total(void)
 	}
 	/* One A canceled after capture: 3.33 refunded, still paid in full. */
 	CHECK_INT(cancel(db, order, "[{\"line\":1,\"quantity\":1}]", 0, NULL, err), 0);
-	CHECK_INT(payments_balance(db, "m1", order, &b, perr), 0);
+	CHECK_INT(payments_balance(db, "m1", "stripe", order, &b, perr), 0);
 	CHECK_INT(b.paid - b.total, 333);
 	CHECK_INT(pay(db, order, PAY_REFUND, 333, perr), 333);
 	{
@@ -266,7 +266,7 @@ static void test_payment_follows_the_total(void)
 	}
 	/* An edit raising the total owes only the difference, refund counted. */
 	CHECK_INT(edit(db, order, "{\"change\":[{\"line\":1,\"quantity\":3}]}", 0, NULL, err), 0);
-	CHECK_INT(payments_balance(db, "m1", order, &b, perr), 0);
+	CHECK_INT(payments_balance(db, "m1", "stripe", order, &b, perr), 0);
 	CHECK_INT(b.total, 1500);
 	/* The 5.00 the capture did not take was released with it. */
 	CHECK_INT(b.authorized, 0);
@@ -275,7 +275,7 @@ static void test_payment_follows_the_total(void)
 	CHECK_HAS(perr, "more than the 3.33 USD");
 	CHECK_INT(pay(db, order, PAY_AUTHORIZE, -1, perr), 333);
 	CHECK_INT(pay(db, order, PAY_CAPTURE, -1, perr), 333);
-	CHECK_INT(payments_balance(db, "m1", order, &b, perr), 0);
+	CHECK_INT(payments_balance(db, "m1", "stripe", order, &b, perr), 0);
 	CHECK_INT(b.due, 0);
 	CHECK_INT(b.paid, b.total);
 	db_close(db);

@@ -184,11 +184,162 @@ static void test_review_regressions(void)
 
 		CHECK(done(db2, o2, PAY_AUTHORIZE, -1, "pi_2", err) > 0);
 		CHECK_INT(orders_set_status(db2, "m1", o2, "canceled", "test", 3, err), 0);
-		CHECK_INT(payments_begin(db2, "m1", "stripe", o2, PAY_CAPTURE, -1, NULL, 2, &p, err), -1);
+		CHECK_INT(payments_begin(db2, "m1", "stripe", o2, PAY_CAPTURE, 2000, NULL, 2, &p, err), -1);
 		CHECK_HAS(err, "is canceled; void its authorization");
-		CHECK_INT(payments_begin(db2, "m1", "stripe", o2, PAY_VOID, -1, NULL, 2, &p, err), 0);
+		/* The default capture of a canceled order voids it instead. */
+		CHECK_INT(payments_begin(db2, "m1", "stripe", o2, PAY_CAPTURE, -1, NULL, 2, &p, err), 0);
+		CHECK_INT(p.op, PAY_VOID);
+		CHECK_INT(p.amount, 2000);
+		CHECK_STR(p.reference, "pi_2");
+		CHECK_INT(payments_begin(db2, "m1", "stripe", o2, PAY_VOID, -1, NULL, 2, &p, err), -1);
 		db_close(db2);
 	}
+	db_close(db);
+}
+
+static void set_total(struct db *db, int64_t order, int64_t total)
+{
+	char sql[96];
+
+	snprintf(sql, sizeof sql, "UPDATE orders SET total = %lld WHERE id = %lld",
+	    (long long)total, (long long)order);
+	CHECK_INT(db_exec(db, sql), 0);
+}
+
+static void balance(struct db *db, int64_t order, struct payment_balance *b)
+{
+	char err[ORDERS_ERRLEN];
+
+	CHECK_INT(payments_balance(db, "m1", "stripe", order, b, err), 0);
+}
+
+/* Only refunds given because the total came down lower what counts as paid
+ * toward it; a goodwill refund is never charged again. */
+static void test_goodwill_refund_is_not_owed_again(void)
+{
+	int64_t order;
+	struct db *db = fresh(&order);
+	struct payment_plan p;
+	struct payment_balance b;
+	char err[ORDERS_ERRLEN] = "";
+
+	CHECK(done(db, order, PAY_AUTHORIZE, -1, "pi_1", err) > 0);
+	CHECK(done(db, order, PAY_CAPTURE, -1, "pi_1", err) > 0);
+	/* 8.00 back on the storefront, a goodwill gesture. */
+	CHECK_STR(orders_storefront_refund(db, "m1", order, "r-1", 800, NULL, 0, "stripe", 4, err),
+	    "recorded");
+	balance(db, order, &b);
+	CHECK_INT(b.paid, 1200);
+	CHECK_INT(b.due, 0);                  /* not owed again */
+	CHECK_INT(b.over, 0);
+	CHECK_INT(b.refundable, 1200);        /* 20.00 ours, 8.00 of it back already */
+	/* The total comes down 5.00: 5.00 is owed back, whatever the gesture. */
+	set_total(db, order, 1500);
+	balance(db, order, &b);
+	CHECK_INT(b.over, 500);
+	CHECK_INT(b.due, -500);
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_REFUND, 500, NULL, 2, &p, err), 0);
+	CHECK_INT(payments_settle(db, "m1", p.payment_id, 1, "re_1", NULL, 3, err), 1);
+	balance(db, order, &b);
+	CHECK_INT(b.over, 0);
+	CHECK_INT(b.due, 0);
+	CHECK_INT(b.paid, 700);
+	/* Raised back to 20.00: 5.00 owed, not the 8.00 given away too. */
+	set_total(db, order, 2000);
+	balance(db, order, &b);
+	CHECK_INT(b.due, 500);
+	/* Lowered to 5.00 after 13.00 went back: only the 7.00 left can be. */
+	set_total(db, order, 500);
+	balance(db, order, &b);
+	CHECK_INT(b.over, 700);
+	CHECK_INT(b.refundable, 700);
+	/* A canceled order needs nothing: all that is left is owed back. */
+	set_total(db, order, 1500);
+	CHECK_INT(orders_set_status(db, "m1", order, "canceled", "test", 5, err), 0);
+	balance(db, order, &b);
+	CHECK_INT(b.over, 700);
+	CHECK_INT(b.refundable, 700);
+	db_close(db);
+}
+
+/* A capture in flight closes its authorization; a default capture of an
+ * order that owes nothing is a void; release voids what is not needed. */
+static void test_authorizations_never_left_holding(void)
+{
+	int64_t order;
+	struct db *db = fresh(&order);
+	struct payment_plan p, plans[PAY_MAX_RELEASE];
+	struct payment_balance b;
+	char err[ORDERS_ERRLEN] = "";
+
+	CHECK(done(db, order, PAY_AUTHORIZE, -1, "pi_1", err) > 0);
+	set_total(db, order, 1500);
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_CAPTURE, -1, NULL, 2, &p, err), 0);
+	CHECK_INT(p.op, PAY_CAPTURE);
+	CHECK_INT(p.amount, 1500);
+	balance(db, order, &b);
+	CHECK_INT(b.authorized, 0);          /* the gateway releases the other 5.00 */
+	CHECK_INT(b.capturing, 1500);
+	CHECK_INT(b.due, 0);
+	{
+		struct payment_plan again;
+
+		CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_CAPTURE, -1, NULL, 2, &again,
+		    err), -1);
+		CHECK_HAS(err, "a capture of it is still pending");
+	}
+	CHECK_INT(payments_settle(db, "m1", p.payment_id, 1, "pi_1", NULL, 3, err), 1);
+	/* Raised twice: two more authorizations, then lowered back. */
+	set_total(db, order, 2500);
+	CHECK(done(db, order, PAY_AUTHORIZE, 500, "pi_2", err) > 0);
+	set_total(db, order, 3000);
+	CHECK(done(db, order, PAY_AUTHORIZE, 500, "pi_3", err) > 0);
+	set_total(db, order, 2000);
+	balance(db, order, &b);
+	CHECK_INT(b.authorized, 1000);
+	CHECK_INT(b.open, 1000);
+	CHECK_INT(b.due, -500);
+	/* Release keeps one 5.00 (still owed), voids the newest. */
+	CHECK_INT(payments_release(db, "m1", "stripe", order, 0, NULL, 2, plans, PAY_MAX_RELEASE,
+	    err), 1);
+	CHECK_STR(plans[0].reference, "pi_3");
+	CHECK_INT(plans[0].op, PAY_VOID);
+	balance(db, order, &b);
+	CHECK_INT(b.authorized, 1000);       /* held until the gateway confirms the void */
+	CHECK_INT(b.open, 500);              /* but nothing more can take it */
+	CHECK_INT(payments_release(db, "m1", "stripe", order, 0, NULL, 2, plans, PAY_MAX_RELEASE,
+	    err), 0);
+	/* Lowered to what was captured: the default capture voids pi_2. */
+	set_total(db, order, 1500);
+	CHECK_INT(payments_begin(db, "m1", "stripe", order, PAY_CAPTURE, -1, NULL, 2, &p, err), 0);
+	CHECK_INT(p.op, PAY_VOID);
+	CHECK_STR(p.reference, "pi_2");
+	CHECK_INT(payments_release(db, "m1", "stripe", order, 1, NULL, 2, plans, PAY_MAX_RELEASE,
+	    err), 0);                          /* nothing else open */
+	db_close(db);
+}
+
+/* A storefront refund counts toward a lowered total first. */
+static void test_storefront_refund_of_a_lowered_total(void)
+{
+	int64_t order;
+	struct db *db = fresh(&order);
+	struct payment_balance b;
+	char err[ORDERS_ERRLEN] = "";
+
+	CHECK_INT(orders_mark_paid(db, "m1", order, -1, NULL, 2, err), 0);
+	set_total(db, order, 1500);
+	balance(db, order, &b);
+	CHECK_INT(b.over, 500);
+	CHECK_INT(b.refundable, 0);          /* the storefront took it */
+	CHECK_STR(orders_storefront_refund(db, "m1", order, "r-1", 800, NULL, 0, "stripe", 4, err),
+	    "recorded");
+	balance(db, order, &b);
+	CHECK_INT(b.over, 0);
+	CHECK_INT(b.due, 0);                 /* 5.00 for the total, 3.00 a gift */
+	set_total(db, order, 2000);
+	balance(db, order, &b);
+	CHECK_INT(b.due, 500);
 	db_close(db);
 }
 
@@ -202,4 +353,5 @@ static void test_op_names(void)
 }
 
 T_MAIN(test_authorize_capture_refund, test_refused_requests, test_void_releases_the_authorization,
-    test_review_regressions, test_op_names)
+    test_review_regressions, test_goodwill_refund_is_not_owed_again,
+    test_authorizations_never_left_holding, test_storefront_refund_of_a_lowered_total, test_op_names)
