@@ -147,7 +147,11 @@ e2e: deps-test $(BUILD)/ordo
 # The dashboard in headless Chromium (tests/browser/README.md); screenshots
 # go to build/artifacts/browser/.
 browser: deps-browser $(BUILD)/ordo
-	@test -d tests/browser/node_modules || (cd tests/browser && npm ci --no-audit --no-fund)
+	@node -e 'process.exit(+process.versions.node.split(".")[0] < 20 ? 1 : 0)' || { \
+	  echo "ordo: the browser tests' playwright-core needs Node.js 20 or newer; node is $$(node --version)"; \
+	  echo "      (Debian 12's nodejs is 18: install Node.js 20, e.g. NodeSource's nodejs package)"; exit 1; }
+	@test tests/browser/node_modules/.package-lock.json -nt tests/browser/package-lock.json || \
+	  (cd tests/browser && npm ci --no-audit --no-fund)
 	ORDO_BIN=$(abspath $(BUILD)/ordo) $(PYTEST) tests/browser
 
 # Everything that guards behaviour: unit tests, config check, workflow specs, end-to-end,
