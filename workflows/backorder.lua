@@ -71,12 +71,11 @@ flow.order_shipped = shipping.notify_shipped
 
 function flow.order_cancelled(ev)
   local order = orders.get(ev.order) or orders.create(ev.order)
-  orders.set_status(order, "canceled", ev.order.cancel_reason or "cancelled on " .. ev.channel)
+  local why = ev.order.cancel_reason or "cancelled on " .. ev.channel
+  orders.set_status(order, "canceled", why)
   inventory.release(order, 0, "order cancelled")
-  if payments.gateway() and payments.balance(order).open > 0 then
-    local ok, err = pcall(payments.void, order)   -- every hold on the card
-    if not ok then orders.note(order, "Could not void the authorization: " .. tostring(err)) end
-  end
+  -- Owes nothing now: holds voided, our captures refunded (flows/cancel.lua).
+  if payments.gateway() then cancel.settle(order, why) end
 end
 
 return flow

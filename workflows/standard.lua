@@ -133,13 +133,13 @@ end
 
 function flow.order_cancelled(ev)
   local order = orders.get(ev.order) or orders.create(ev.order)
-  orders.set_status(order, "canceled", ev.order.cancel_reason or "cancelled on " .. ev.channel)
-  if payments.gateway() and payments.balance(order).open > 0 then
-    -- Release every hold on the customer's card (an edit adds one). A
-    -- capture still on its way is refunded once it lands (payment_captured).
-    local ok, err = pcall(payments.void, order)
-    if not ok then orders.note(order, "Could not void the authorization: " .. tostring(err)) end
-  end
+  local why = ev.order.cancel_reason or "cancelled on " .. ev.channel
+  orders.set_status(order, "canceled", why)
+  -- A canceled order owes nothing: every hold on the card released (an
+  -- edit adds one), what our gateway captured refunded, what the storefront
+  -- took tagged refund-on-storefront; a capture still on its way is
+  -- settled when it lands (payment_captured).
+  if payments.gateway() then cancel.settle(order, why) end
 end
 
 function flow.refund_created(ev)

@@ -241,3 +241,23 @@ def test_full_cancel_while_capture_in_flight(gateway, sink, ordo_factory):
     assert ordo.dead_letters("acme") == []
     if in_flight:
         assert event_of(o, "refund of 20.00 USD requested") == event_of(o, "capture of 20.00 USD succeeded")
+
+
+def test_storefront_cancel_refunds_what_our_gateway_captured(gateway, sink, ordo_factory):
+    """Canceled on the storefront after our gateway captured: the storefront
+    cannot refund money it never took, so ordo does, once; the card's holds
+    are gone and nothing is tagged for the storefront."""
+    ordo = ordo_factory(acme_extra=standard_config(gateway, sink))
+    body = shopify_order(lines=[("10.00", 2, "MUG", "Mug")], shipping="0.00", financial_status="pending")
+    ack(ordo.shopify(body))
+    o = wait_acme(ordo, body, lambda o: o["payment_status"] == "paid")
+    assert gateway.charges_for(o["id"]) == [2000]
+    cancelled = dict(body, cancelled_at="2024-05-03T10:00:00-04:00", cancel_reason="customer")
+    ack(ordo.shopify(cancelled, topic="orders/cancelled"))
+    ack(ordo.shopify(cancelled, topic="orders/cancelled"))       # a second delivery
+    o = wait_acme(ordo, body, lambda o: o["status"] == "canceled" and pays(o, "refund") == [2000])
+    o = quiet(ordo, o)
+    assert [r["amount"] for r in gateway.refunds_for(o["id"])] == [2000]
+    assert o["payment_status"] == "refunded"
+    assert "refund-on-storefront" not in o["tags"]
+    assert ordo.dead_letters("acme") == []
