@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,30 +108,69 @@ out:
 	return rc;
 }
 
+/*
+ * Scratch copies hold the merchant's customers: an interrupted replay
+ * (Ctrl-C, SIGTERM) must not leave them in $TMPDIR. Each one's four
+ * file names (the file, -wal, -shm, -journal) are kept ready, so the signal handler only calls unlink()
+ * (async-signal-safe) before dying of the signal as it would have.
+ */
+#define MAX_SCRATCH 2
+
+static char scratch_files[MAX_SCRATCH][4][4200];
+static volatile sig_atomic_t n_scratch;
+
+static void on_interrupt(int sig)
+{
+	for (sig_atomic_t i = 0; i < n_scratch; i++)
+		for (int k = 0; k < 4; k++)
+			if (scratch_files[i][k][0] != '\0')
+				unlink(scratch_files[i][k]);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 static void remove_scratch(const char *path)
 {
-	char p[4200];
-
 	if (path[0] == '\0')
 		return;
+	for (sig_atomic_t i = 0; i < n_scratch; i++)
+		if (strcmp(scratch_files[i][0], path) == 0) {
+			for (int k = 0; k < 4; k++) {
+				unlink(scratch_files[i][k]);
+				scratch_files[i][k][0] = '\0';
+			}
+			return;
+		}
 	unlink(path);
-	snprintf(p, sizeof p, "%s-wal", path);
-	unlink(p);
-	snprintf(p, sizeof p, "%s-shm", path);
-	unlink(p);
 }
 
 static int make_scratch(char *path, size_t len)
 {
 	const char *dir = getenv("TMPDIR");
+	sig_atomic_t slot = -1;
 	int fd;
 
+	for (sig_atomic_t i = 0; i < n_scratch && slot < 0; i++)
+		if (scratch_files[i][0][0] == '\0')
+			slot = i;
+	if (slot < 0 && n_scratch < MAX_SCRATCH)
+		slot = n_scratch;
 	snprintf(path, len, "%s/ordo-replay-XXXXXX", dir && dir[0] ? dir : "/tmp");
-	if ((fd = mkstemp(path)) < 0) {
+	if (slot < 0 || strlen(path) + 9 > sizeof scratch_files[0][0] || (fd = mkstemp(path)) < 0) {
 		path[0] = '\0';
 		return -1;
 	}
 	close(fd);
+	snprintf(scratch_files[slot][0], sizeof scratch_files[slot][0], "%s", path);
+	snprintf(scratch_files[slot][1], sizeof scratch_files[slot][1], "%s-wal", path);
+	snprintf(scratch_files[slot][2], sizeof scratch_files[slot][2], "%s-shm", path);
+	snprintf(scratch_files[slot][3], sizeof scratch_files[slot][3], "%s-journal", path);
+	if (slot == n_scratch) {
+		n_scratch++;
+		signal(SIGINT, on_interrupt);
+		signal(SIGTERM, on_interrupt);
+		signal(SIGHUP, on_interrupt);
+	}
 	return 0;
 }
 

@@ -125,3 +125,39 @@ def test_replay_usage_and_unknown_order(ordo):
     r = run_ordo("replay", "-c", ordo.config, "--db", ordo.db, "--merchant", "nobody",
                  "--order", "1", "--workflow", STANDARD)
     assert r.returncode == 2 and 'no merchant "nobody"' in r.stderr
+
+
+def test_an_interrupted_replay_leaves_no_copy_behind(gateway, sink, ordo_factory, tmp_path):
+    """The scratch copies hold the merchant's customers: Ctrl-C while a
+    copy exists removes it (and its -wal/-shm) before the process dies of
+    the signal."""
+    import os
+    import signal
+    import subprocess
+    import time
+    from conftest import ORDO_BIN
+    ordo = ordo_factory(acme_extra=config(gateway, sink))
+    first = paid_order(ordo, gateway)
+    assert ordo.stop() == 0
+    # Make the copy slow enough to be caught: 200 MB of filler in the file.
+    con = sqlite3.connect(ordo.db)
+    con.execute("CREATE TABLE filler (b BLOB)")
+    con.executemany("INSERT INTO filler VALUES (zeroblob(1048576))", [()] * 200)
+    con.commit()
+    con.close()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    p = subprocess.Popen([ORDO_BIN, "replay", "-c", str(ordo.config), "--db", str(ordo.db),
+                          "--merchant", "acme", "--order", str(first["id"]),
+                          "--workflow", str(without_capture(tmp_path))],
+                         env=dict(os.environ, TMPDIR=str(scratch)),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while not os.listdir(scratch) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    seen = os.listdir(scratch)
+    p.send_signal(signal.SIGINT)
+    rc = p.wait(timeout=30)
+    assert seen, "the replay never made a copy (or finished first)"
+    assert rc == -signal.SIGINT, (rc, p.stderr.read())
+    assert os.listdir(scratch) == []
