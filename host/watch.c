@@ -30,7 +30,15 @@
 struct wdir {
 	int wd;
 	int recursive;
+	int root;               /* added by watch_add (not found below a root) */
 	char *path;             /* real path */
+};
+
+/* A root folder that went away (deleted, or replaced by a new one at the
+ * same path): tried again each second until it is back. */
+struct lost {
+	char *path;
+	int recursive;
 };
 
 struct watch {
@@ -44,6 +52,9 @@ struct watch {
 	char **pending;
 	size_t n_pending;
 	int64_t first_at;       /* clock_mono_ms of the first pending change */
+	struct lost *lost;
+	size_t n_lost;
+	struct event *retry_ev;
 };
 
 static struct wdir *find_wd(struct watch *w, int wd)
@@ -84,7 +95,8 @@ static int add_one(struct watch *w, const char *dir, int recursive, int depth)
 			return -1;
 		}
 		w->dirs = d;
-		w->dirs[w->n_dirs++] = (struct wdir){ .wd = wd, .recursive = recursive, .path = real };
+		w->dirs[w->n_dirs++] = (struct wdir){ .wd = wd, .recursive = recursive,
+		    .root = depth == 0, .path = real };
 		d = &w->dirs[w->n_dirs - 1];
 	}
 	if (!recursive || depth >= MAX_DEPTH)
@@ -149,6 +161,57 @@ static void arm(struct watch *w)
 	evtimer_add(w->timer_ev, &tv);  /* re-adding moves the deadline */
 }
 
+static void retry_later(struct watch *w)
+{
+	struct timeval tv = { 1, 0 };
+
+	if (w->retry_ev != NULL)
+		evtimer_add(w->retry_ev, &tv);
+}
+
+/* The kernel dropped a folder's watch: drop the entry; a root is tried
+ * again each second, since a deploy replaces it (rm, then copy). */
+static void forget(struct watch *w, struct wdir *d)
+{
+	struct lost *l;
+
+	if (d->root && (l = realloc(w->lost, (w->n_lost + 1) * sizeof *l)) != NULL) {
+		w->lost = l;
+		w->lost[w->n_lost++] = (struct lost){ .path = d->path, .recursive = d->recursive };
+		d->path = NULL;
+		log_warn("file watch: a watched folder went away; watching for it to come back",
+		    "path", w->lost[w->n_lost - 1].path, NULL);
+		retry_later(w);
+	}
+	free(d->path);
+	*d = w->dirs[--w->n_dirs];
+}
+
+/* A lost root is back: watch it again, and reload whatever used it (its
+ * files are all new). */
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct watch *w = arg;
+	size_t i = 0;
+
+	(void)fd;
+	(void)what;
+	while (i < w->n_lost) {
+		if (add_one(w, w->lost[i].path, w->lost[i].recursive, 0) == 0) {
+			log_info("file watch: a watched folder is back", "path", w->lost[i].path, NULL);
+			note(w, w->lost[i].path, "*.lua");
+			free(w->lost[i].path);
+			w->lost[i] = w->lost[--w->n_lost];
+		} else {
+			i++;
+		}
+	}
+	if (w->n_pending > 0)
+		arm(w);
+	if (w->n_lost > 0)
+		retry_later(w);
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct watch *w = arg;
@@ -167,6 +230,10 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 				log_warn("file watch: events lost; reloading every workflow", NULL);
 				for (size_t i = 0; i < w->n_dirs; i++)
 					note(w, w->dirs[i].path, "*.lua");
+				continue;
+			}
+			if (d != NULL && (ev->mask & IN_IGNORED)) {
+				forget(w, d);       /* the folder is gone */
 				continue;
 			}
 			if (d == NULL || ev->len == 0)
@@ -221,7 +288,9 @@ struct watch *watch_new(struct event_base *base, int debounce_ms, watch_fn fn, v
 	}
 	w->read_ev = event_new(base, w->fd, EV_READ | EV_PERSIST, on_read, w);
 	w->timer_ev = evtimer_new(base, on_timer, w);
-	if (w->read_ev == NULL || w->timer_ev == NULL || event_add(w->read_ev, NULL) != 0) {
+	w->retry_ev = evtimer_new(base, on_retry, w);
+	if (w->read_ev == NULL || w->timer_ev == NULL || w->retry_ev == NULL ||
+	    event_add(w->read_ev, NULL) != 0) {
 		watch_free(w);
 		errno = ENOMEM;
 		return NULL;
@@ -237,6 +306,11 @@ void watch_free(struct watch *w)
 		event_free(w->read_ev);
 	if (w->timer_ev)
 		event_free(w->timer_ev);
+	if (w->retry_ev)
+		event_free(w->retry_ev);
+	for (size_t i = 0; i < w->n_lost; i++)
+		free(w->lost[i].path);
+	free(w->lost);
 	if (w->fd >= 0)
 		close(w->fd);
 	for (size_t i = 0; i < w->n_dirs; i++)

@@ -276,3 +276,25 @@ def test_symlink_loops_in_scripts_do_not_stall_the_start(ordo_factory, tmp_path)
         os.symlink(".", scripts / name)
     o = ordo_factory(edit=lambda t: t.replace(str(ROOT / "scripts"), str(scripts)))
     assert o.request("GET", "/healthz").status_code == 200
+
+
+def test_a_replaced_scripts_folder_is_watched_again(ordo_factory, tmp_path):
+    """A deploy that removes scripts/ and copies a new one in its place: the
+    watch notices the folder is back and reloads what used it, and keeps
+    watching it (the kernel drops a deleted folder's watch)."""
+    import shutil
+    from conftest import ROOT
+    scripts = tmp_path / "scripts"
+    shutil.copytree(ROOT / "scripts", scripts)
+    o = ordo_factory(edit=lambda t: t.replace(str(ROOT / "scripts"), str(scripts)))
+    v0 = workflow(o, "beta")["version"]
+    shutil.rmtree(scripts)
+    shutil.copytree(ROOT / "scripts", scripts)
+    common = scripts / "channels" / "shopify.lua"
+    common.write_text(common.read_text() + "\n-- v2\n")
+    wait_until(lambda: workflow(o, "beta")["version"] != v0, timeout=15,
+               what="the reload once the folder is back")
+    v1 = workflow(o, "beta")["version"]
+    save_like_an_editor(common, common.read_text() + "\n-- v3\n")
+    wait_until(lambda: workflow(o, "beta")["version"] not in (v0, v1), timeout=15,
+               what="the reload after an edit in the new folder")
