@@ -156,7 +156,7 @@ json_t *digital_draw_keys(struct db *db, const struct merchant_config *m, int64_
 {
 	struct digital_product_buf buf;
 	const struct digital_product *p;
-	int64_t qty = 0, now = clock_now_ms(), free_keys = 0;
+	int64_t qty = 0, now = clock_now_ms(), free_keys = 0, have;
 	sqlite3_stmt *st;
 	json_t *keys;
 	char msg[200];
@@ -170,6 +170,26 @@ json_t *digital_draw_keys(struct db *db, const struct merchant_config *m, int64_
 		    " use digital.grant", line_no, p->sku);
 		return NULL;
 	}
+	/* One key per unit, once: units that have a live key already (an
+	 * earlier delivery; an edit that added units) need none. */
+	st = db_prepare(db, "SELECT COUNT(*) FROM license_keys WHERE merchant = ? AND order_id = ?"
+	    " AND line_no = ? AND revoked_at IS NULL");
+	if (st == NULL) {
+		db_fail(db, err);
+		return NULL;
+	}
+	db_bind_text(st, 1, m->id);
+	sqlite3_bind_int64(st, 2, order_id);
+	sqlite3_bind_int64(st, 3, line_no);
+	rc = sqlite3_step(st);
+	have = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	db_reset(st);
+	if (have < 0) {
+		db_fail(db, err);
+		return NULL;
+	}
+	if ((qty -= have) <= 0)
+		return json_array();
 	/* Counted, then taken oldest first in one statement, inside the
 	 * caller's write transaction: no other writer runs between the two,
 	 * and a key once assigned is never free again. */

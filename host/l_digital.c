@@ -4,7 +4,8 @@
  *   digital.product(sku)             -> {sku=, kind="file"|"license", file=} or nil
  *   digital.grant(order, line)       -> {{id=, token=, path=, url=, file=, expires_at=,
  *                                         download_limit=}}   a link per file of the line
- *   digital.draw_keys(order, line)   -> {"KEY-1", ...}, one per unit; or
+ *   digital.draw_keys(order, line)   -> {"KEY-1", ...}, one per unit without a live
+ *                                       key yet ({} when every unit has one); or
  *                                       nil, "license_pool_empty: ..." (none drawn)
  *   digital.revoke(order [, {keys=true}]) -> {grants=n, keys=n}
  *   digital.revoke(order, {line=n, units=q}) -> {grants=n, keys=n}

@@ -11,16 +11,38 @@
 local REVOKE_KEYS_ON_REFUND = true
 
 local cancel = require "flows.cancel"
+local edits = require "flows.edits"
 
 local flow = {}
 
 -- POST /api/v1/orders/{id}/cancel: links and keys revoked, money back.
 flow.cancel_requested = cancel.requested
 
+-- POST /api/v1/orders/{id}/edits: the difference is charged (or given
+-- back); what it adds is delivered when that capture lands. No stock.
+flow.edit_requested = edits.handler { reserve = false }
+
+-- Lines with a live download link already: delivered (an edit that adds
+-- a line, paid by a second capture, delivers only the new one).
+local function linked(order)
+  local has = {}
+  for _, g in ipairs(digital.get(order).grants) do
+    if not g.revoked_at then has[g.line] = true end
+  end
+  return has
+end
+
 local function deliver(order)
   local links, keys, short = {}, {}, {}
+  local has_link = linked(order)
   for _, line in ipairs(order.lines) do
     local product = line.sku and digital.product(line.sku)
+    if (line.quantity - (line.canceled_quantity or 0)) <= 0 then
+      product = nil                                   -- every unit canceled
+    end
+    if product and product.kind == "file" and has_link[line.line_no] then
+      product = nil
+    end
     if product and product.kind == "file" then
       for _, g in ipairs(digital.grant(order, line)) do
         table.insert(links, ("%s: %s (until %s, %d downloads)"):format(

@@ -39,9 +39,11 @@ json_t *digital_grant(struct db *db, const struct merchant_config *m, int64_t or
     int64_t line_no, int64_t event_id, char *err);
 
 /*
- * Draw one license key per unit of line `line_no` (a license product) in
- * one statement, so no key is handed out twice. A pool with fewer free keys
- * than units hands out none and sets *empty (err names the shortfall).
+ * Draw one license key per unit of line `line_no` (a license product) that
+ * has no live key yet, in one statement, so no key is handed out twice and
+ * a line delivered already gets none (an empty array). A pool with fewer
+ * free keys than units hands out none and sets *empty (err names the
+ * shortfall).
  * @return the keys as a JSON array of strings, or NULL.
  */
 json_t *digital_draw_keys(struct db *db, const struct merchant_config *m, int64_t order_id,

@@ -308,3 +308,36 @@ def test_api_refusals_change_nothing(ordo_factory, tmp_path):
     assert api(ordo, "GET", "license-pools/APPKEY").json()["available"] == 0
     r = requests.post(ordo.base + "/d/" + "0" * 64, timeout=10)
     assert r.status_code == 405
+
+
+def test_an_edit_delivers_only_what_it_adds(gateway, sink, ordo_factory, tmp_path):
+    """A guide and a license key bought through our gateway, then a second
+    key added by an edit: the difference is charged, and once it is captured
+    one more key goes out; the guide's link and the first key are not
+    issued again."""
+    pay = f"""\
+payments: {{gateway: stripe, base_url: {q(gateway.url)}, api_key: "sk_test_123"}}
+effects: {{timeout: 2s, max_attempts: 4, base_delay: 10ms, max_delay: 50ms}}
+"""
+    ordo = start(ordo_factory, tmp_path, sink, hooks=pay)
+    assert api(ordo, "POST", "license-pools/APPKEY/keys",
+               json={"keys": ["K-1", "K-2", "K-3"]}).status_code == 200
+    body = shopify_order(lines=[("9.00", 1, "GUIDE", "GUIDE"), ("5.00", 1, "APPKEY", "App key")],
+                         shipping="0.00", financial_status="pending")
+    assert ordo.shopify(body, merchant="beta").status_code == 200
+    order = ordo.wait_order("shopify", body["id"], merchant="beta",
+                            pred=lambda o: o["payment_status"] == "paid" and len(grants(ordo, o)["keys"]) == 1)
+    link_of(sink, order)
+    r = api(ordo, "POST", f"orders/{order['id']}/edits", json={"change": [{"line": 2, "quantity": 2}]})
+    assert r.status_code == 202, r.text
+    wait_until(lambda: len(grants(ordo, order)["keys"]) == 2, what="the added key delivered")
+    mails = wait_until(lambda: (lambda m: m if len(m) == 2 else None)(
+        [p for p in sink.posts("/notify") if p.json["order_id"] == order["id"]]), what="two emails")
+    d = grants(ordo, order)
+    assert len(d["grants"]) == 1 and len(d["keys"]) == 2, d   # not a second link, not 3 keys
+    assert gateway.charges_for(order["id"]) == [1400, 500]
+    assert "K-2" in mails[1].json["body"] and "K-1" not in mails[1].json["body"], mails[1].json
+    assert "/d/" not in mails[1].json["body"], mails[1].json
+    o = ordo.order(order["id"], "beta")
+    assert o["total"] == 1900 and o["payment_status"] == "paid", o
+    assert ordo.dead_letters("beta") == []
