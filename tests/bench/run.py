@@ -144,29 +144,33 @@ class Server:
             return ""
 
 
-def write_config(work, db, durability="full"):
+def bench_config(work, name, db, workflow, merchant="", server="", shopify=True):
+    """Write work/<name>.yaml: one merchant on `workflow`, the database `db`
+    (durability full), plus `server` and `merchant` YAML lines (indented
+    for their block). Every bench's config starts the same way."""
+    channels = ("    api_keys: [" + json.dumps(API_KEY) + "]\n"
+                "    channels:\n      shopify:\n        secret: " + json.dumps(SECRET) + "\n"
+                if shopify else "")
     text = f"""\
-# Written by tests/bench/run.py for one bench run.
+# Written by tests/bench/run.py ({name}.yaml), for one bench run.
 server:
   listen: "127.0.0.1:0"
   database: {json.dumps(str(db))}
-  durability: {durability}
-  body_limit: "1MiB"
   scripts: {json.dumps(str(ROOT / "scripts"))}
-merchants:
+{server}merchants:
   - id: {MERCHANT}
-    name: "Bench Store"
     currency: USD
-    timezone: "UTC"
-    workflow: {json.dumps(str(ROOT / "workflows" / "standard.lua"))}
-    api_keys: [{json.dumps(API_KEY)}]
-    channels:
-      shopify:
-        secret: {json.dumps(SECRET)}
-"""
-    path = work / "bench.yaml"
+    workflow: {json.dumps(str(workflow))}
+{channels}{merchant}"""
+    path = work / f"{name}.yaml"
     path.write_text(text)
     return path
+
+
+def write_config(work, db, durability="full"):
+    return bench_config(work, "bench", db, ROOT / "workflows" / "standard.lua",
+                        server=f'  durability: {durability}\n  body_limit: "1MiB"\n',
+                        merchant='    name: "Bench Store"\n    timezone: "UTC"\n')
 
 
 EFFECTS_PER_ORDER = 4
@@ -177,29 +181,10 @@ def write_effects_config(work, db, bare_url):
     flow = (HERE / "effects.lua").read_text().replace("@URL@", bare_url + "/effect") \
         .replace("@EFFECTS@", str(EFFECTS_PER_ORDER))
     (work / "effects.lua").write_text(flow)
-    text = f"""\
-# Written by tests/bench/run.py: the effects bench.
-server:
-  listen: "127.0.0.1:0"
-  database: {json.dumps(str(db))}
-  durability: full
-  scripts: {json.dumps(str(ROOT / "scripts"))}
-merchants:
-  - id: {MERCHANT}
-    currency: USD
-    workflow: {json.dumps(str(work / "effects.lua"))}
-    api_keys: [{json.dumps(API_KEY)}]
-    channels:
-      shopify:
-        secret: {json.dumps(SECRET)}
-    effects:
-      timeout: 5s
-      concurrency: {EFFECT_CONCURRENCY}
-      allow: [{json.dumps(bare_url + "/")}]
-"""
-    path = work / "effects.yaml"
-    path.write_text(text)
-    return path
+    return bench_config(work, "effects", db, work / "effects.lua", merchant=(
+        "    effects:\n      timeout: 5s\n"
+        f"      concurrency: {EFFECT_CONCURRENCY}\n"
+        f"      allow: [{json.dumps(bare_url + '/')}]\n"))
 
 
 def percentile(values, p):
@@ -304,29 +289,11 @@ def write_reserve_config(work, db):
         '  local r = inventory.reserve(order, routing.fewest_shipments(order))\n'
         '  if #r.short > 0 then inventory.backorder(order, r.short) end\n'
         'end }\n')
-    text = f"""\
-# Written by tests/bench/run.py: the reservations bench.
-server:
-  listen: "127.0.0.1:0"
-  database: {json.dumps(str(db))}
-  durability: full
-  scripts: {json.dumps(str(ROOT / "scripts"))}
-merchants:
-  - id: {MERCHANT}
-    currency: USD
-    workflow: {json.dumps(str(work / "reserve.lua"))}
-    api_keys: [{json.dumps(API_KEY)}]
-    channels:
-      shopify:
-        secret: {json.dumps(SECRET)}
-    locations:
-      - {{ id: east, priority: 1 }}
-      - {{ id: central, priority: 2 }}
-      - {{ id: west, priority: 3 }}
-"""
-    path = work / "reserve.yaml"
-    path.write_text(text)
-    return path
+    return bench_config(work, "reserve", db, work / "reserve.lua", merchant=(
+        "    locations:\n"
+        "      - { id: east, priority: 1 }\n"
+        "      - { id: central, priority: 2 }\n"
+        "      - { id: west, priority: 3 }\n"))
 
 
 def bench_reservations(ordo_bin, work, args, deadline, failures):
@@ -415,21 +382,7 @@ TIMERS_DUE = 100_000
 
 def write_timers_config(work, db):
     (work / "timers.lua").write_text("return { renewal = function(ev) end }\n")
-    text = f"""\
-# Written by tests/bench/run.py: the timers bench.
-server:
-  listen: "127.0.0.1:0"
-  database: {json.dumps(str(db))}
-  durability: full
-  scripts: {json.dumps(str(ROOT / "scripts"))}
-merchants:
-  - id: {MERCHANT}
-    currency: USD
-    workflow: {json.dumps(str(work / "timers.lua"))}
-"""
-    path = work / "timers.yaml"
-    path.write_text(text)
-    return path
+    return bench_config(work, "timers", db, work / "timers.lua", shopify=False)
 
 
 def rss_kb(pid):
@@ -652,21 +605,8 @@ REPORT_SQL = [
 
 def write_report_config(work, db):
     (work / "report.lua").write_text("return {}\n")
-    text = f"""\
-# Written by tests/bench/run.py: the KPI report bench.
-server:
-  listen: "127.0.0.1:0"
-  database: {json.dumps(str(db))}
-  scripts: {json.dumps(str(ROOT / "scripts"))}
-merchants:
-  - id: {MERCHANT}
-    currency: USD
-    timezone: America/New_York
-    workflow: {json.dumps(str(work / "report.lua"))}
-"""
-    path = work / "report.yaml"
-    path.write_text(text)
-    return path
+    return bench_config(work, "report", db, work / "report.lua", shopify=False,
+                        merchant="    timezone: America/New_York\n")
 
 
 def time_report(ordo_bin, cfg, db, deadline, runs=3):
