@@ -92,15 +92,8 @@ void ingress_webhook(struct server *s, struct evhttp_request *req, char **seg, i
 	int64_t wait;
 	int kind, rc;
 
-	if (n != 3 && !(n == 4 && strcmp(seg[2], "supplier") == 0)) {
-		http_reply_error(req, 404, "not_found", "webhooks live at /webhooks/{merchant}/{channel}"
-		    " (or /webhooks/{merchant}/supplier/{supplier})");
-		return;
-	}
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-		http_reply_error(req, 405, "method_not_allowed", "webhooks must be POSTed");
-		return;
-	}
+	/* Only POST /webhooks/{merchant}/{channel} and .../supplier/{supplier}
+	 * reach here (server.c's route table). */
 	m = config_merchant(s->cfg, seg[1]);
 	if (m == NULL) {
 		http_reply_error(req, 404, "not_found", "no merchant \"%s\"", seg[1]);

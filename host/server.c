@@ -285,7 +285,6 @@ static void webhook_route(struct server *s, struct evhttp_request *req,
 {
 	(void)m;
 	if (s->stopping) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
 		http_reply_error(req, 503, "unavailable", "ordo is shutting down");
 		return;
 	}
