@@ -17,6 +17,7 @@
 #include "ordo/db.h"
 #include "ordo/fulfillment.h"
 #include "ordo/inbox.h"
+#include "ordo/inventory.h"
 #include "ordo/orders.h"
 
 #define MAX_LINES 1000
@@ -45,36 +46,6 @@ static int rank(const char *status)
 		if (strcmp(states[i], status) == 0)
 			return i;
 	return strcmp(status, "canceled") == 0 ? 100 : -1;
-}
-
-static int64_t one_int(struct db *db, const char *sql, int64_t a, int64_t b, const char *t)
-{
-	sqlite3_stmt *st = db_prepare(db, sql);
-	int64_t v = -1;
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, a);
-	sqlite3_bind_int64(st, 2, b);
-	db_bind_text(st, 3, t);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	db_reset(st);
-	return v;
-}
-
-/* Units of a line reserved at a location and not yet in an open shipment. */
-static int64_t shippable(struct db *db, int64_t order_id, int line, const char *location)
-{
-	int64_t reserved = one_int(db, "SELECT COALESCE(SUM(quantity), 0) FROM reservations"
-	    " WHERE order_id = ?1 AND line_no = ?2 AND location = ?3 AND status = 'reserved'",
-	    order_id, line, location);
-	int64_t open = one_int(db, "SELECT COALESCE(SUM(sl.quantity), 0) FROM shipment_lines sl"
-	    " JOIN shipments s ON s.id = sl.shipment_id WHERE s.order_id = ?1 AND sl.line_no = ?2"
-	    " AND s.location = ?3 AND s.status IN ('pending','picked','packed')",
-	    order_id, line, location);
-
-	return reserved < 0 || open < 0 ? -1 : reserved - open;
 }
 
 static int raise_event(struct db *db, const char *merchant, int64_t order_id, int64_t ship_id,
@@ -128,7 +99,7 @@ int64_t ship_create(struct db *db, const struct merchant_config *m, int64_t orde
 			want[n++].line = sqlite3_column_int(st, 0);
 		db_reset(st);
 		for (int k = 0; k < n; k++)
-			want[k].qty = shippable(db, order_id, want[k].line, location);
+			want[k].qty = inv_shippable(db, order_id, want[k].line, location);
 	} else {
 		if (!json_is_array(lines))
 			return fail(err, "shipment lines are a list of {line=, quantity=}");
@@ -148,7 +119,7 @@ int64_t ship_create(struct db *db, const struct merchant_config *m, int64_t orde
 					return fail(err, "lines[%zu]: line %d is listed twice (also lines[%d]);"
 					    " give each line once with its whole quantity", i + 1, want[n].line,
 					    k + 1);
-			can = shippable(db, order_id, want[n].line, location);
+			can = inv_shippable(db, order_id, want[n].line, location);
 			if (can < 0)
 				return db_fail(db, err);
 			if (want[n].qty > can)

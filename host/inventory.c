@@ -709,6 +709,26 @@ out:
 	return total;
 }
 
+int64_t inv_shippable(struct db *db, int64_t order_id, int line, const char *location)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM reservations"
+	    " WHERE order_id = ?1 AND line_no = ?2 AND location = ?3 AND status = 'reserved') -"
+	    " (SELECT COALESCE(SUM(sl.quantity), 0) FROM shipment_lines sl JOIN shipments s"
+	    "   ON s.id = sl.shipment_id WHERE s.order_id = ?1 AND sl.line_no = ?2"
+	    "   AND s.location = ?3 AND s.status IN ('pending','picked','packed'))");
+	int64_t v = -1;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, order_id);
+	sqlite3_bind_int(st, 2, line);
+	db_bind_text(st, 3, location);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	db_reset(st);
+	return v;
+}
+
 int64_t inv_release_units(struct db *db, const struct merchant_config *m, int64_t order_id,
     int line, int64_t units, const char *reason, int64_t event_id, char *err)
 {
@@ -752,7 +772,7 @@ int64_t inv_release_units(struct db *db, const struct merchant_config *m, int64_
 	}
 	/* Then reservations not packed into an open shipment, newest first. */
 	while (need > 0) {
-		int64_t id, q, take, held, open;
+		int64_t id, q, take, free_here;
 		char loc[72];
 
 		st = db_prepare(db, "SELECT r.id, r.quantity, r.sku, r.location FROM reservations r"
@@ -776,25 +796,11 @@ int64_t inv_release_units(struct db *db, const struct merchant_config *m, int64_
 		snprintf(sku, sizeof sku, "%s", (const char *)sqlite3_column_text(st, 2));
 		snprintf(loc, sizeof loc, "%s", (const char *)sqlite3_column_text(st, 3));
 		db_reset(st);
-		st = db_prepare(db, "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM reservations WHERE"
-		    " order_id = ?1 AND line_no = ?2 AND location = ?3 AND status = 'reserved'),"
-		    " (SELECT COALESCE(SUM(sl.quantity), 0) FROM shipment_lines sl JOIN shipments s"
-		    "   ON s.id = sl.shipment_id WHERE s.order_id = ?1 AND sl.line_no = ?2"
-		    "   AND s.location = ?3 AND s.status IN ('pending','picked','packed'))");
-		if (st == NULL)
+		if ((free_here = inv_shippable(db, order_id, line, loc)) < 0)
 			return db_fail(db, err);
-		sqlite3_bind_int64(st, 1, order_id);
-		sqlite3_bind_int(st, 2, line);
-		db_bind_text(st, 3, loc);
-		held = open = 0;
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			held = sqlite3_column_int64(st, 0);
-			open = sqlite3_column_int64(st, 1);
-		}
-		db_reset(st);
 		take = q < need ? q : need;
-		if (take > held - open)
-			take = held - open;
+		if (take > free_here)
+			take = free_here;
 		st = db_prepare(db, take == q ? "UPDATE reservations SET status = 'released' WHERE id = ?2"
 		    : "UPDATE reservations SET quantity = quantity - ?1 WHERE id = ?2");
 		if (st == NULL)

@@ -70,6 +70,11 @@ int inv_backorder(struct db *db, const struct merchant_config *m, int64_t order_
 int64_t inv_release(struct db *db, const struct merchant_config *m, int64_t order_id,
     int line, const char *reason, int64_t event_id, char *err);
 
+/* Units of an order's line reserved at a location and not yet packed into
+ * an open shipment (pending, picked, packed). @return them, or -1 on a
+ * database error. */
+int64_t inv_shippable(struct db *db, int64_t order_id, int line, const char *location);
+
 /* Release `units` units of one line (canceled): first what waits in the
  * backorder queue, then reservations not packed into an open shipment,
  * newest first; the freed stock goes to the backorder queue.
