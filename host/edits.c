@@ -128,16 +128,6 @@ static int64_t share(const struct eline *l, int64_t q)
 	return (int64_t)((__int128)l->total * q / n);
 }
 
-static const char *show(int64_t amount, const char *currency, char *buf, size_t len)
-{
-	char num[40];
-
-	if (money_format(amount, currency, num, sizeof num) < 0)
-		snprintf(num, sizeof num, "%" PRId64, amount);
-	snprintf(buf, len, "%s %s", num, currency);
-	return buf;
-}
-
 /* The checks every cancel of q units of line l passes. `what` names the
  * entry ("lines[2]"). @return 0 or a code with err. */
 static int check_cancel(const struct eline *l, int64_t q, const char *what, char *err)
@@ -309,7 +299,7 @@ int edits_cancel_lines(struct db *db, const struct merchant_config *m, int64_t o
 		size_t used = strlen(msg);
 
 		snprintf(msg + used, sizeof msg - used, "; total now %s%s%.200s",
-		    show(total, o.currency, a, sizeof a), reason ? ": " : "", reason ? reason : "");
+		    money_show(total, o.currency, a, sizeof a), reason ? ": " : "", reason ? reason : "");
 	}
 	json_object_set_new(res, "amount", json_integer(sum));
 	json_object_set_new(res, "total", json_integer(total));
@@ -545,7 +535,7 @@ int edits_apply(struct db *db, const struct merchant_config *m, int64_t order_id
 		size_t used = strlen(msg);
 
 		snprintf(msg + used, sizeof msg - used, " total %s -> %s",
-		    show(o.total, o.currency, a, sizeof a), show(total, o.currency, b, sizeof b));
+		    money_show(o.total, o.currency, a, sizeof a), money_show(total, o.currency, b, sizeof b));
 	}
 	json_object_set_new(res, "delta", json_integer(total - o.total));
 	json_object_set_new(res, "total", json_integer(total));

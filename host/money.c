@@ -12,6 +12,7 @@
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,4 +213,14 @@ int money_format(int64_t minor, const char *currency, char *buf, size_t len)
 	memcpy(buf, tmp, (size_t)n);
 	buf[n] = '\0';
 	return n;
+}
+
+const char *money_show(int64_t minor, const char *currency, char *buf, size_t len)
+{
+	char num[40];
+
+	if (money_format(minor, currency, num, sizeof num) < 0)
+		snprintf(num, sizeof num, "%" PRId64, minor);
+	snprintf(buf, len, "%s %s", num, currency);
+	return buf;
 }

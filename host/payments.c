@@ -62,16 +62,6 @@ static int db_fail(struct db *db, char *err)
 }
 
 /* "19.99 USD" */
-static const char *show(int64_t amount, const char *currency, char *buf, size_t len)
-{
-	char num[40];
-
-	if (money_format(amount, currency, num, sizeof num) < 0)
-		snprintf(num, sizeof num, "%" PRId64, amount);
-	snprintf(buf, len, "%s %s", num, currency);
-	return buf;
-}
-
 /* Money facts of one order; pending rows count as if they will succeed,
  * because a limit must hold whatever the gateway answers. */
 struct facts {
@@ -240,7 +230,7 @@ static int record(struct db *db, int64_t order_id, enum pay_op op, int64_t amoun
 	out->amount = amount;
 	out->op = op;
 	snprintf(msg, sizeof msg, "%s of %s requested from %s%s%s", op_kinds[op],
-	    show(amount, out->currency, a, sizeof a), gateway,
+	    money_show(amount, out->currency, a, sizeof a), gateway,
 	    reason && reason[0] ? ": " : "", reason ? reason : "");
 	if (orders_history(db, order_id, event_id, "payment", NULL, op_kinds[op], msg) != 0)
 		return db_fail(db, err);
@@ -302,12 +292,12 @@ int payments_begin(struct db *db, const char *merchant, const char *gateway,
 			amount = room;
 		if (room <= 0)
 			return fail(err, "order %" PRId64 " has nothing left to authorize (total %s,"
-			    " captured or authorized %s)", order_id, show(f.total, out->currency, a, sizeof a),
-			    show(f.covered + f.auth_open, out->currency, b, sizeof b));
+			    " captured or authorized %s)", order_id, money_show(f.total, out->currency, a, sizeof a),
+			    money_show(f.covered + f.auth_open, out->currency, b, sizeof b));
 		if (amount > room)
 			return fail(err, "authorization of %s is more than the %s not yet captured"
-			    " or authorized", show(amount, out->currency, a, sizeof a),
-			    show(room, out->currency, b, sizeof b));
+			    " or authorized", money_show(amount, out->currency, a, sizeof a),
+			    money_show(room, out->currency, b, sizeof b));
 		break;
 	}
 	case PAY_CAPTURE:
@@ -331,7 +321,7 @@ int payments_begin(struct db *db, const char *merchant, const char *gateway,
 		if (op == PAY_VOID) {
 			if (amount >= 0 && amount != left)
 				return fail(err, "a void releases the whole %s left on the authorization",
-				    show(left, out->currency, a, sizeof a));
+				    money_show(left, out->currency, a, sizeof a));
 			amount = left;
 		} else {
 			/* By default what the authorization has left, but never more
@@ -342,12 +332,12 @@ int payments_begin(struct db *db, const char *merchant, const char *gateway,
 				amount = left < owed ? left : owed;
 			if (amount > left)
 				return fail(err, "capture of %s is more than the %s authorized and not yet"
-				    " captured", show(amount, out->currency, a, sizeof a),
-				    show(left, out->currency, b, sizeof b));
+				    " captured", money_show(amount, out->currency, a, sizeof a),
+				    money_show(left, out->currency, b, sizeof b));
 			if (amount > owed)
 				return fail(err, "capture of %s is more than the %s still outstanding",
-				    show(amount, out->currency, a, sizeof a),
-				    show(owed > 0 ? owed : 0, out->currency, b, sizeof b));
+				    money_show(amount, out->currency, a, sizeof a),
+				    money_show(owed > 0 ? owed : 0, out->currency, b, sizeof b));
 		}
 		break;
 	case PAY_REFUND:
@@ -355,8 +345,8 @@ int payments_begin(struct db *db, const char *merchant, const char *gateway,
 			return fail(err, "a refund needs an amount");
 		if (amount > f.captured - f.refund_hold)
 			return fail(err, "refund of %s is more than the %s captured and not yet refunded",
-			    show(amount, out->currency, a, sizeof a),
-			    show(f.captured - f.refund_hold, out->currency, b, sizeof b));
+			    money_show(amount, out->currency, a, sizeof a),
+			    money_show(f.captured - f.refund_hold, out->currency, b, sizeof b));
 		rc = find_parent(db, order_id, "capture", gateway, &parent, &left, &pending,
 		    out->reference, sizeof out->reference);
 		if (rc < 0)
@@ -366,7 +356,7 @@ int payments_begin(struct db *db, const char *merchant, const char *gateway,
 			    " storefront's own capture is refunded on the storefront)", order_id, gateway);
 		if (amount > left)
 			return fail(err, "refund of %s is more than the %s left on the latest %s capture",
-			    show(amount, out->currency, a, sizeof a), show(left, out->currency, b, sizeof b),
+			    money_show(amount, out->currency, a, sizeof a), money_show(left, out->currency, b, sizeof b),
 			    gateway);
 		for_total = share_for_total(&f, amount);
 		break;
@@ -439,13 +429,12 @@ int payments_balance(struct db *db, const char *merchant, const char *gateway,
 	struct facts f;
 	sqlite3_stmt *st;
 	int64_t left_back, ours = 0;
-	int owned = orders_owned(db, merchant, order_id);
+	char currency[8], status[16];
 
 	memset(out, 0, sizeof *out);
-	if (owned <= 0)
-		return owned < 0 ? db_fail(db, err) : fail(err, "order %" PRId64 " not found", order_id);
-	if (load_facts(db, order_id, &f) != 0)
-		return db_fail(db, err);
+	if (load_order(db, merchant, order_id, currency, sizeof currency, status, sizeof status,
+	    &f, err) != 0)
+		return -1;
 	if (gateway != NULL) {
 		st = db_prepare(db, "SELECT COALESCE(SUM(p.amount - (SELECT COALESCE(SUM(r.amount), 0)"
 		    "   FROM payments r WHERE r.parent_id = p.id AND r.kind = 'refund'"
@@ -524,7 +513,7 @@ int payments_settle(struct db *db, const char *merchant, int64_t payment_id,
 	sqlite3_bind_int64(st, 5, payment_id);
 	if (db_step_done(st) != 0)
 		return db_fail(db, err);
-	snprintf(msg, sizeof msg, "%s of %s %s via %s%s%s", kind, show(amount, currency, a, sizeof a),
+	snprintf(msg, sizeof msg, "%s of %s %s via %s%s%s", kind, money_show(amount, currency, a, sizeof a),
 	    ok ? "succeeded" : "failed", gateway, ok ? "" : ": ",
 	    ok ? "" : (error ? error : "declined"));
 	if (orders_history(db, order_id, event_id, "payment", NULL, kind, msg) != 0 ||

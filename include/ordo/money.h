@@ -34,4 +34,8 @@ int money_parse(const char *text, const char *currency, int64_t *out,
  */
 int money_format(int64_t minor, const char *currency, char *buf, size_t len);
 
+/* "19.99 USD" in `buf` for messages (the bare number when the currency is
+ * unknown). @return buf. */
+const char *money_show(int64_t minor, const char *currency, char *buf, size_t len);
+
 #endif
