@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "ordo/clock.h"
 #include "ordo/db.h"
 #include "ordo/log.h"
 #include "ordo/progress.h"
@@ -679,16 +680,48 @@ struct json_t *db_column_json(sqlite3_stmt *st, int col)
 	return t ? json_text_lossy((const char *)t) : json_null();
 }
 
+struct json_t *db_column_time(sqlite3_stmt *st, int col)
+{
+	char ts[32];
+
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	clock_format_iso(sqlite3_column_int64(st, col), ts);
+	return json_string(ts);
+}
+
 int db_schema_version(struct db *db)
 {
 	return db_user_version(db);
+}
+
+int db_copy(sqlite3 *from, sqlite3 *to, void (*progress)(void *arg, int done, int total),
+    void *arg)
+{
+	sqlite3_backup *b = sqlite3_backup_init(to, "main", from, "main");
+	int rc;
+
+	if (b == NULL)
+		return sqlite3_errcode(to) != SQLITE_OK ? sqlite3_errcode(to) : SQLITE_ERROR;
+	/* 1024 pages a step, so a writer waits at most one step for its lock. */
+	while ((rc = sqlite3_backup_step(b, 1024)) == SQLITE_OK || rc == SQLITE_BUSY ||
+	    rc == SQLITE_LOCKED) {
+		if (progress != NULL)
+			progress(arg, sqlite3_backup_pagecount(b) - sqlite3_backup_remaining(b),
+			    sqlite3_backup_pagecount(b));
+		if (rc != SQLITE_OK)
+			sqlite3_sleep(20);
+	}
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE)
+		return rc;
+	return sqlite3_errcode(to) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(to);
 }
 
 int db_backup(const char *src, const char *dst,
     void (*progress)(void *arg, int done, int total), void *arg, char **err)
 {
 	sqlite3 *from = NULL, *to = NULL;
-	sqlite3_backup *b = NULL;
 	sqlite3_stmt *st = NULL;
 	char *tmp = NULL;
 	const char *why = NULL;
@@ -717,23 +750,7 @@ int db_backup(const char *src, const char *dst,
 			*err = NULL;
 		goto fail;
 	}
-	if ((b = sqlite3_backup_init(to, "main", from, "main")) == NULL) {
-		if (asprintf(err, "cannot start the backup: %s", sqlite3_errmsg(to)) < 0)
-			*err = NULL;
-		goto fail;
-	}
-	/* 1024 pages a step, so a writer waits at most one step for its lock. */
-	while ((rc = sqlite3_backup_step(b, 1024)) == SQLITE_OK || rc == SQLITE_BUSY ||
-	    rc == SQLITE_LOCKED) {
-		if (progress != NULL)
-			progress(arg, sqlite3_backup_pagecount(b) - sqlite3_backup_remaining(b),
-			    sqlite3_backup_pagecount(b));
-		if (rc != SQLITE_OK)
-			sqlite3_sleep(20);
-	}
-	sqlite3_backup_finish(b);
-	b = NULL;
-	if (rc != SQLITE_DONE || (rc = sqlite3_errcode(to)) != SQLITE_OK) {
+	if ((rc = db_copy(from, to, progress, arg)) != SQLITE_OK) {
 		if (asprintf(err, "backup failed: %s", sqlite3_errstr(rc)) < 0)
 			*err = NULL;
 		goto fail;
@@ -776,8 +793,6 @@ oom:
 	*err = strdup("out of memory");
 fail:
 	sqlite3_finalize(st);
-	if (b != NULL)
-		sqlite3_backup_finish(b);
 	sqlite3_close(to);
 	sqlite3_close(from);
 	if (tmp != NULL)

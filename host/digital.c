@@ -343,16 +343,6 @@ int digital_revoke_line(struct db *db, const char *merchant, int64_t order_id, i
 	return 0;
 }
 
-static json_t *iso_or_null(sqlite3_stmt *st, int col)
-{
-	char ts[32];
-
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		return json_null();
-	clock_format_iso(sqlite3_column_int64(st, col), ts);
-	return json_string(ts);
-}
-
 #define GRANT_COLS "id, order_id, line_no, sku, file, expires_at, download_limit, downloads," \
 	" revoked_at, created_at"
 
@@ -366,12 +356,12 @@ static json_t *grant_row(sqlite3_stmt *st)
 	    "line", (json_int_t)sqlite3_column_int64(st, 2),
 	    "sku", (const char *)sqlite3_column_text(st, 3),
 	    "file", (const char *)sqlite3_column_text(st, 4),
-	    "expires_at", iso_or_null(st, 5),
+	    "expires_at", db_column_time(st, 5),
 	    "download_limit", (json_int_t)sqlite3_column_int64(st, 6),
 	    "downloads", (json_int_t)sqlite3_column_int64(st, 7),
 	    "downloads_left", (json_int_t)(left > 0 ? left : 0),
-	    "revoked_at", iso_or_null(st, 8),
-	    "created_at", iso_or_null(st, 9));
+	    "revoked_at", db_column_time(st, 8),
+	    "created_at", db_column_time(st, 9));
 }
 
 json_t *digital_grant_get(struct db *db, const char *merchant, int64_t id)
@@ -413,7 +403,7 @@ json_t *digital_order(struct db *db, const char *merchant, int64_t order_id)
 			    "sku", (const char *)sqlite3_column_text(st, 0),
 			    "key", (const char *)sqlite3_column_text(st, 1),
 			    "line", (json_int_t)sqlite3_column_int64(st, 2),
-			    "assigned_at", iso_or_null(st, 3), "revoked_at", iso_or_null(st, 4)));
+			    "assigned_at", db_column_time(st, 3), "revoked_at", db_column_time(st, 4)));
 		db_reset(st);
 	}
 	return json_pack("{s:o*,s:o*}", "grants", grants, "keys", keys);

@@ -14,16 +14,6 @@
 	" i.attempts, i.received_at, i.done_at, i.last_error, i.script_version"
 
 
-static json_t *when(sqlite3_stmt *st, int i)
-{
-	char buf[32];
-
-	if (sqlite3_column_type(st, i) == SQLITE_NULL)
-		return json_null();
-	clock_format_iso(sqlite3_column_int64(st, i), buf);
-	return json_string(buf);
-}
-
 static json_t *event_row(sqlite3_stmt *st)
 {
 	json_t *e = json_object();
@@ -35,8 +25,8 @@ static json_t *event_row(sqlite3_stmt *st)
 	json_object_set_new(e, "event", db_column_json(st, 4));
 	json_object_set_new(e, "status", db_column_json(st, 5));
 	json_object_set_new(e, "attempts", json_integer(sqlite3_column_int64(st, 6)));
-	json_object_set_new(e, "received_at", when(st, 7));
-	json_object_set_new(e, "done_at", when(st, 8));
+	json_object_set_new(e, "received_at", db_column_time(st, 7));
+	json_object_set_new(e, "done_at", db_column_time(st, 8));
 	json_object_set_new(e, "error", db_column_json(st, 9));
 	json_object_set_new(e, "script_version", db_column_json(st, 10));
 	return e;

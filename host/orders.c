@@ -924,16 +924,6 @@ static json_t *col_json(sqlite3_stmt *st, int i)
 	return v ? v : json_null();
 }
 
-static json_t *col_time(sqlite3_stmt *st, int i)
-{
-	char buf[32];
-
-	if (sqlite3_column_type(st, i) == SQLITE_NULL)
-		return json_null();
-	clock_format_iso(sqlite3_column_int64(st, i), buf);
-	return json_string(buf);
-}
-
 static json_t *order_row(sqlite3_stmt *st)
 {
 	json_t *o = json_object();
@@ -956,9 +946,9 @@ static json_t *order_row(sqlite3_stmt *st)
 	json_object_set_new(o, "shipping_address", col_json(st, 15));
 	json_object_set_new(o, "tags", col_json(st, 16));
 	json_object_set_new(o, "financial_status", db_column_json(st, 17));
-	json_object_set_new(o, "placed_at", col_time(st, 18));
-	json_object_set_new(o, "created_at", col_time(st, 19));
-	json_object_set_new(o, "updated_at", col_time(st, 20));
+	json_object_set_new(o, "placed_at", db_column_time(st, 18));
+	json_object_set_new(o, "created_at", db_column_time(st, 19));
+	json_object_set_new(o, "updated_at", db_column_time(st, 20));
 	if (sqlite3_column_type(st, 21) != SQLITE_NULL) {
 		json_object_set_new(o, "subscription_id", json_integer(sqlite3_column_int64(st, 21)));
 		json_object_set_new(o, "renewal_cycle", json_integer(sqlite3_column_int64(st, 22)));
@@ -1005,7 +995,7 @@ static int add_lines(struct db *db, json_t *o, int64_t id)
 		json_object_set_new(l, "backordered", json_integer(sqlite3_column_int64(st, 11)));
 		/* A waiting line expects what the earliest open purchase order brings. */
 		if (sqlite3_column_int64(st, 11) > 0 && sqlite3_column_type(st, 12) != SQLITE_NULL)
-			json_object_set_new(l, "expected_at", col_time(st, 12));
+			json_object_set_new(l, "expected_at", db_column_time(st, 12));
 		json_array_append_new(arr, l);
 	}
 	db_reset(st);
@@ -1028,7 +1018,7 @@ static int add_history(struct db *db, json_t *o, int64_t id)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		json_t *h = json_object();
 
-		json_object_set_new(h, "at", col_time(st, 0));
+		json_object_set_new(h, "at", db_column_time(st, 0));
 		json_object_set_new(h, "event_id", sqlite3_column_type(st, 1) == SQLITE_NULL
 		    ? json_null() : json_integer(sqlite3_column_int64(st, 1)));
 		json_object_set_new(h, "kind", db_column_json(st, 2));
@@ -1067,7 +1057,7 @@ static int add_payments(struct db *db, json_t *o, int64_t id)
 		json_object_set_new(p, "reference", db_column_json(st, 6));
 		json_object_set_new(p, "event_id", sqlite3_column_type(st, 7) == SQLITE_NULL
 		    ? json_null() : json_integer(sqlite3_column_int64(st, 7)));
-		json_object_set_new(p, "created_at", col_time(st, 8));
+		json_object_set_new(p, "created_at", db_column_time(st, 8));
 		json_object_set_new(p, "error", db_column_json(st, 9));
 		json_object_set_new(p, "parent_id", sqlite3_column_type(st, 10) == SQLITE_NULL
 		    ? json_null() : json_integer(sqlite3_column_int64(st, 10)));

@@ -296,16 +296,6 @@ out:
 }
 
 
-static json_t *col_ts(sqlite3_stmt *st, int i)
-{
-	char ts[32];
-
-	if (sqlite3_column_type(st, i) == SQLITE_NULL)
-		return json_null();
-	clock_format_iso(sqlite3_column_int64(st, i), ts);
-	return json_string(ts);
-}
-
 static json_t *col_int(sqlite3_stmt *st, int i)
 {
 	return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null()
@@ -348,11 +338,11 @@ static json_t *effect_row(struct db *db, const char *merchant, sqlite3_stmt *st)
 	    (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 6)));
 	json_object_set_new(o, "last_status", col_int(st, 7));
 	json_object_set_new(o, "last_error", db_column_json(st, 8));
-	json_object_set_new(o, "created_at", col_ts(st, 9));
-	json_object_set_new(o, "completed_at", col_ts(st, 10));
+	json_object_set_new(o, "created_at", db_column_time(st, 9));
+	json_object_set_new(o, "completed_at", db_column_time(st, 10));
 	json_object_set_new(o, "next_attempt_at", sqlite3_column_text(st, 2) &&
 	    strcmp((const char *)sqlite3_column_text(st, 2), "pending") == 0
-	    ? col_ts(st, 11) : json_null());
+	    ? db_column_time(st, 11) : json_null());
 	json_object_set_new(o, "order_id", col_int(st, 12));
 	json_object_set_new(o, "payment_id", col_int(st, 13));
 	json_object_set_new(o, "event_id", col_int(st, 14));
@@ -900,12 +890,12 @@ static int finish(struct outbox *o, struct job *j, int64_t now)
 	json_t *meta = json_loads(j->meta, 0, NULL), *payload = NULL, *eff;
 	const char *topic, *final;
 	int attempts = j->attempts + 1, rc = -1, dup = 0;
-	int64_t latency = (clock_mono_us() - j->started) / 1000;
+	int64_t took_us = clock_mono_us() - j->started, latency = took_us / 1000;
 	sqlite3_stmt *st;
 	char labels[96];
 
 	snprintf(labels, sizeof labels, "kind=\"%s\"", j->kind);
-	metrics_observe("ordo_effect_seconds", labels, (double)(clock_mono_us() - j->started) / 1e6);
+	metrics_observe("ordo_effect_seconds", labels, (double)took_us / 1e6);
 	if (v == V_RETRY && attempts < j->max_attempts) {
 		const struct merchant_config *m = o->lookup(o->arg, j->merchant);
 		struct dispatch_config dc = {

@@ -86,20 +86,15 @@ static const char *col(sqlite3_stmt *st, int i)
 static int backup(sqlite3 *from, const char *to, FILE *err)
 {
 	sqlite3 *dst = NULL;
-	sqlite3_backup *b;
 	int rc = -1;
 
 	if (sqlite3_open(to, &dst) != SQLITE_OK) {
 		fprintf(err, "ordo: cannot create %s: %s\n", to, sqlite3_errmsg(dst));
 		goto out;
 	}
-	if ((b = sqlite3_backup_init(dst, "main", from, "main")) == NULL) {
-		fprintf(err, "ordo: cannot copy the database: %s\n", sqlite3_errmsg(dst));
-		goto out;
-	}
-	sqlite3_backup_step(b, -1);
-	if (sqlite3_backup_finish(b) != SQLITE_OK) {
-		fprintf(err, "ordo: cannot copy the database: %s\n", sqlite3_errmsg(dst));
+	if ((rc = db_copy(from, dst, NULL, NULL)) != SQLITE_OK) {
+		fprintf(err, "ordo: cannot copy the database: %s\n", sqlite3_errstr(rc));
+		rc = -1;
 		goto out;
 	}
 	rc = 0;

@@ -553,12 +553,6 @@ int returns_close(struct db *db, const struct merchant_config *m, int64_t id,
 /* Reading                                                             */
 /* ------------------------------------------------------------------ */
 
-static json_t *text_or_null(sqlite3_stmt *st, int col)
-{
-	return sqlite3_column_type(st, col) == SQLITE_NULL ? json_null() :
-	    json_string((const char *)sqlite3_column_text(st, col));
-}
-
 static json_t *row(struct db *db, sqlite3_stmt *st)
 {
 	char created[32], updated[32], delivered[32];
@@ -572,8 +566,8 @@ static json_t *row(struct db *db, sqlite3_stmt *st)
 		clock_format_iso(sqlite3_column_int64(st, 10), delivered);
 	o = json_pack("{s:I,s:I,s:s,s:o,s:o,s:s,s:I,s:o,s:s,s:s,s:o}",
 	    "id", (json_int_t)id, "order_id", (json_int_t)sqlite3_column_int64(st, 1),
-	    "status", (const char *)sqlite3_column_text(st, 2), "reason", text_or_null(st, 3),
-	    "note", text_or_null(st, 4), "currency", (const char *)sqlite3_column_text(st, 5),
+	    "status", (const char *)sqlite3_column_text(st, 2), "reason", db_column_json(st, 3),
+	    "note", db_column_json(st, 4), "currency", (const char *)sqlite3_column_text(st, 5),
 	    "refund_amount", (json_int_t)sqlite3_column_int64(st, 6),
 	    "payment_id", sqlite3_column_type(st, 7) == SQLITE_NULL ? json_null() :
 	        json_integer(sqlite3_column_int64(st, 7)),
@@ -581,7 +575,7 @@ static json_t *row(struct db *db, sqlite3_stmt *st)
 	    "delivered_at", sqlite3_column_type(st, 10) == SQLITE_NULL ? json_null() :
 	        json_string(delivered));
 	if (o != NULL)   /* the refund's own outcome: pending, succeeded or failed */
-		json_object_set_new(o, "refund_status", text_or_null(st, 11));
+		json_object_set_new(o, "refund_status", db_column_json(st, 11));
 	if (o == NULL)
 		return NULL;
 	lines = json_array();
@@ -595,11 +589,11 @@ static json_t *row(struct db *db, sqlite3_stmt *st)
 	sqlite3_bind_int64(ls, 1, id);
 	while (sqlite3_step(ls) == SQLITE_ROW)
 		json_array_append_new(lines, json_pack("{s:I,s:o,s:I,s:I,s:I,s:o}",
-		    "line", (json_int_t)sqlite3_column_int64(ls, 0), "sku", text_or_null(ls, 1),
+		    "line", (json_int_t)sqlite3_column_int64(ls, 0), "sku", db_column_json(ls, 1),
 		    "quantity", (json_int_t)sqlite3_column_int64(ls, 2),
 		    "restocked", (json_int_t)sqlite3_column_int64(ls, 3),
 		    "damaged", (json_int_t)sqlite3_column_int64(ls, 4),
-		    "location", text_or_null(ls, 5)));
+		    "location", db_column_json(ls, 5)));
 	db_reset(ls);
 	json_object_set_new(o, "lines", lines);
 	return o;

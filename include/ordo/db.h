@@ -43,9 +43,17 @@ int64_t db_data_version(struct db *db);
 /* A text column as JSON: null for NULL, invalid UTF-8 shown as U+FFFD. */
 struct json_t;
 struct json_t *db_column_json(sqlite3_stmt *st, int col);
+/* A column of UTC milliseconds as an ISO 8601 JSON string; null for NULL. */
+struct json_t *db_column_time(sqlite3_stmt *st, int col);
 
 /* The schema version after migrations. */
 int db_schema_version(struct db *db);
+
+/* SQLite's online backup of `from` into `to`, in steps (retrying while a
+ * writer holds a lock), telling `progress` (may be NULL) pages done and
+ * the total. @return SQLITE_OK or the SQLite error code. */
+int db_copy(sqlite3 *from, sqlite3 *to, void (*progress)(void *arg, int done, int total),
+    void *arg);
 
 /*
  * Copy the database at `src` to `dst` with SQLite's online backup, while a
