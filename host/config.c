@@ -20,7 +20,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -32,7 +31,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 #include <yaml.h>
 
 #include "ordo/calendar.h"
@@ -43,7 +41,6 @@
 #define MAX_DEPTH       32
 /* A config file is hand-written; anything this big is a mistake. */
 #define MAX_FILE_SIZE   (16 << 20)
-#define TZ_DEFAULT_DIR  "/usr/share/zoneinfo"
 #define MIN_API_KEY_LEN 16
 
 #define KIB INT64_C(1024)
@@ -370,19 +367,6 @@ static int valid_merchant_id(const char *id)
 		    id[i] == '_' || id[i] == '-'))
 			return 0;
 	return 1;
-}
-
-/*
- * Whether `name` is a zone in the system tz database: a regular file under
- * $TZDIR (default /usr/share/zoneinfo) that starts with the TZif magic, so
- * that "zone.tab" and friends do not pass. The name is checked first so it
- * can never climb out of that folder.
- */
-/* The merchant's zone must exist in the system tz database; the calendar
- * module decides what counts (the same check subscriptions use). */
-static int tz_known(const char *name)
-{
-	return calendar_tz_known(name);
 }
 
 /* ------------------------------------------------------------------------
@@ -1711,7 +1695,9 @@ static int parse_merchant(struct ctx *c, const yaml_node_t *map, size_t idx)
 	if ((v = map_get(c, map, "timezone")) != NULL) {
 		if (get_string(c, v, sub(w, sizeof w, where, "timezone"), &m->timezone) != 0)
 			goto out;
-		if (!tz_known(m->timezone)) {
+		/* The calendar module decides what counts as a zone (the same
+		 * check subscriptions use). */
+		if (!calendar_tz_known(m->timezone)) {
 			fail(c, v, "%s: unknown time zone \"%s\": expected an IANA name "
 			    "such as Europe/Paris", w,
 			    show(m->timezone, strlen(m->timezone), shown, sizeof shown));

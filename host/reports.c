@@ -259,12 +259,15 @@ static int buckets(struct db *db, const struct merchant_config *m,
 		return fail(err, "cannot read the local day of the range's start");
 	if (r->bucket == REPORTS_WEEK)
 		wall -= (int64_t)((wday + 6) % 7) * DAY_MS;   /* back to Monday */
+	/* Each bucket's end is the next one's start: converted once. */
+	if (calendar_wall_to_ms(wall, m->timezone, &next) != 0)
+		return fail(err, "cannot compute a bucket's start");
 	for (int i = 0; i <= REPORTS_MAX_BUCKETS + 1; i++, wall += step_days * DAY_MS) {
 		char day[32];
 		json_t *b;
 
-		if (calendar_wall_to_ms(wall, m->timezone, &start) != 0 ||
-		    calendar_wall_to_ms(wall + step_days * DAY_MS, m->timezone, &next) != 0)
+		start = next;
+		if (calendar_wall_to_ms(wall + step_days * DAY_MS, m->timezone, &next) != 0)
 			return fail(err, "cannot compute a bucket's start");
 		if (start >= r->to_ms)
 			break;

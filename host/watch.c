@@ -69,6 +69,7 @@ static int add_one(struct watch *w, const char *dir, int recursive, int depth)
 {
 	char *real = realpath(dir, NULL);
 	struct wdir *d;
+	const char *base;
 	DIR *dp;
 	struct dirent *de;
 	int wd;
@@ -103,10 +104,12 @@ static int add_one(struct watch *w, const char *dir, int recursive, int depth)
 		return 0;
 	if ((dp = opendir(d->path)) == NULL)
 		return 0;
+	/* The entry may move when a subfolder's is added (realloc); its path
+	 * string does not. */
+	base = d->path;
 	while ((de = readdir(dp)) != NULL) {
 		char sub[PATH_MAX];
 		struct stat st;
-		const char *base = find_wd(w, wd)->path;
 
 		if (de->d_name[0] == '.')
 			continue;
