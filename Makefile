@@ -7,6 +7,7 @@
 # SANITIZE=address,undefined builds into build/san/ with the sanitizers.
 
 CC       ?= cc
+CXX      ?= g++
 PKGS      = lua5.4 sqlite3 libevent yaml-0.1 jansson openssl libcurl
 SANITIZE ?=
 ifeq ($(SANITIZE),)
@@ -21,19 +22,22 @@ endif
 CFLAGS   += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
             -Wstrict-prototypes -Wmissing-prototypes -Iinclude $(SANFLAGS) \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lm
+# host/jsonscan.cc is the one C++ file: simdjson's C face, no exceptions.
+CXXFLAGS += -std=c++17 -g $(OPT) -Wall -Wextra -Werror -Wshadow -fno-exceptions -fno-rtti \
+            -Iinclude $(SANFLAGS)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lsimdjson -lstdc++ -lm
 LDFLAGS  += $(SANFLAGS)
 
 HOST_SRC  = $(wildcard host/*.c)
-HOST_OBJ  = $(HOST_SRC:host/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/openapi_json.o \
+HOST_OBJ  = $(HOST_SRC:host/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/jsonscan.o $(BUILD)/obj/openapi_json.o \
             $(BUILD)/obj/web_assets.o
 LIB_OBJ   = $(filter-out $(BUILD)/obj/main.o,$(HOST_OBJ))
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 # Debian packages, by what needs them.
-DEPS_BUILD = gcc make pkg-config liblua5.4-dev libsqlite3-dev libevent-dev \
-             libyaml-dev libjansson-dev libssl-dev libcurl4-openssl-dev libcsv-dev tzdata
+DEPS_BUILD = gcc g++ make pkg-config liblua5.4-dev libsqlite3-dev libevent-dev \
+             libyaml-dev libjansson-dev libssl-dev libcurl4-openssl-dev libcsv-dev libsimdjson-dev tzdata
 DEPS_TEST  = python3 python3-pytest python3-requests
 # The dashboard's browser tests: headless Chromium driven by playwright-core
 # (npm, pinned in tests/browser/package-lock.json). npm is only installed
@@ -78,6 +82,10 @@ deps-bench: deps
 $(BUILD)/obj/%.o: host/%.c $(wildcard include/ordo/*.h) | $(BUILD)/obj
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/jsonscan.o: host/jsonscan.cc include/ordo/jsonscan.h | $(BUILD)/obj
+	@echo "  CXX     $<"
+	@$(CXX) $(CXXFLAGS) -c -o $@ $<
 
 # Files built into the binary as byte arrays: `od` (coreutils) writes the
 # bytes, sed makes them C. BYTES reads standard input.

@@ -133,7 +133,7 @@ void ingress_webhook(struct server *s, struct evhttp_request *req, char **seg, i
 		    (long long)s->cfg->server.body_limit);
 		return;
 	}
-	rc = webhook_parse(kind, secret, header_cb, req, body, len, s->db, &d);
+	rc = webhook_parse(kind, secret, header_cb, req, body, len, &d);
 	switch (rc) {
 	case WH_PING:
 		count(seg[2], "ping");
@@ -150,11 +150,6 @@ void ingress_webhook(struct server *s, struct evhttp_request *req, char **seg, i
 	case WH_BAD_JSON:
 		count(seg[2], "invalid_json");
 		http_reply_error(req, 400, "invalid_json", "%s", d.error);
-		return;
-	case WH_UNAVAILABLE:
-		count(seg[2], "unavailable");
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-		http_reply_error(req, 503, "unavailable", "%s", d.error);
 		return;
 	default:
 		break;

@@ -465,7 +465,7 @@ static int s_webhook(lua_State *L)
 	    ? "X-WC-Webhook-Delivery-ID" : "X-Ordo-Delivery";
 	h.value[2] = id;
 	h.n = 3;
-	rc = webhook_parse((enum channel_kind)ch, secret, hdr, &h, body, len, w->db, &d);
+	rc = webhook_parse((enum channel_kind)ch, secret, hdr, &h, body, len, &d);
 	if (rc != WH_OK) {
 		lua_pushnil(L);
 		lua_pushstring(L, d.error);

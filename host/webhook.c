@@ -1,9 +1,9 @@
 /*
  * webhook — channel rules for incoming deliveries.
  *
- * Depends on crypto (HMAC, constant-time compare) and jansson. Verification
- * always runs over the raw bytes before the body is parsed, and nothing
- * from a request that fails it is kept. Must never trust a header's length
+ * Depends on crypto (HMAC, constant-time compare), jsonscan and jansson.
+ * Verification always runs over the raw bytes before the body is parsed,
+ * and nothing from a request that fails it is kept. Must never trust a header's length
  * or content: every copy is bounded.
  */
 #include <ctype.h>
@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #include "ordo/crypto.h"
-#include "ordo/db.h"
+#include "ordo/jsonscan.h"
 #include "ordo/webhook.h"
 
 static int set_error(struct webhook_delivery *out, int result, const char *msg)
@@ -74,7 +74,7 @@ static void body_hash(const char *body, size_t len, char *hex)
 	crypto_hex(d, sizeof d, hex);
 }
 
-/* A member as exact text the way db_json_probe reads it: integers via
+/* A member as exact text the way jsonscan_object reads it: integers via
  * int64, strings as given, else "". */
 static void member_text(const json_t *v, char *buf, size_t len)
 {
@@ -87,12 +87,12 @@ static void member_text(const json_t *v, char *buf, size_t len)
 }
 
 /*
- * The cold path, when SQLite said no: jansson says where the body breaks.
+ * The cold path, when jsonscan was unsure: jansson says where the body breaks.
  * If jansson does accept it as an object, read the members from its tree.
  * @return 0 accepted (vals filled), -1 with out->error set.
  */
-static int explain_json(const char *body, size_t len, const char *const keys[DB_PROBE_KEYS],
-    char vals[DB_PROBE_KEYS][DB_PROBE_LEN], struct webhook_delivery *out)
+static int explain_json(const char *body, size_t len, const char *const keys[JSONSCAN_KEYS],
+    char vals[JSONSCAN_KEYS][JSONSCAN_LEN], struct webhook_delivery *out)
 {
 	json_error_t jerr;
 	json_t *v = json_loadb(body, len, 0, &jerr);
@@ -108,52 +108,9 @@ static int explain_json(const char *body, size_t len, const char *const keys[DB_
 		snprintf(out->error, sizeof out->error, "the body must be a JSON object");
 		return -1;
 	}
-	for (int i = 0; i < DB_PROBE_KEYS; i++)
-		member_text(json_object_get(v, keys[i]), vals[i], DB_PROBE_LEN);
+	for (int i = 0; i < JSONSCAN_KEYS; i++)
+		member_text(json_object_get(v, keys[i]), vals[i], JSONSCAN_LEN);
 	json_decref(v);
-	return 0;
-}
-
-/*
- * Could jansson (which the dispatcher parses with) refuse what SQLite's
- * JSON check accepted? Only for a few byte-level features, which this scan
- * looks for without parsing: bytes >= 0x80 (SQLite does not check UTF-8),
- * NUL, "\u0000" and surrogate escapes, digit runs of 19 or more (may not
- * fit an int64) and exponents of 3 or more digits (may overflow a double).
- * Ordinary ASCII bodies, the common case, stay on the fast path.
- */
-static int strict_check_needed(const char *body, size_t len)
-{
-	size_t digits = 0, exp_digits = 0;
-	int in_exp = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)body[i];
-
-		if (ch >= 0x80 || ch == 0)
-			return 1;
-		if (ch == '\\' && i + 5 < len && body[i + 1] == 'u') {
-			const char *h = body + i + 2;
-
-			if (memcmp(h, "0000", 4) == 0 || ((h[0] == 'd' || h[0] == 'D') &&
-			    strchr("89abAB", h[1]) != NULL))
-				return 1;
-		}
-		if (ch >= '0' && ch <= '9') {
-			if (++digits >= 19)
-				return 1;
-			if (in_exp && ++exp_digits >= 3)
-				return 1;
-			continue;
-		}
-		if ((ch == 'e' || ch == 'E') && digits > 0) {
-			in_exp = 1;
-			exp_digits = 0;
-		} else if (!(in_exp && (ch == '+' || ch == '-'))) {
-			in_exp = 0;
-		}
-		digits = 0;
-	}
 	return 0;
 }
 
@@ -191,7 +148,7 @@ static const char *order_field(enum channel_kind ch, const char *topic)
 
 int webhook_parse(enum channel_kind ch, const char *secret,
     webhook_header_fn header, void *ctx, const char *body, size_t len,
-    struct db *db, struct webhook_delivery *out)
+    struct webhook_delivery *out)
 {
 	const char *sig, *topic, *delivery = NULL, *field;
 	char hex[2 * CRYPTO_SHA256_LEN + 1];
@@ -233,24 +190,14 @@ int webhook_parse(enum channel_kind ch, const char *secret,
 		return set_error(out, WH_BAD_REQUEST, "the topic header is missing or malformed");
 	snprintf(out->topic, sizeof out->topic, "%s", topic);
 
-	/* Hot path: SQLite validates and reads the three members we key on. */
-	static const char *const keys[DB_PROBE_KEYS] = { "id", "order_id", "date_modified_gmt" };
-	char vals[DB_PROBE_KEYS][DB_PROBE_LEN];
+	/* Hot path: simdjson validates and reads the three members we key on;
+	 * whatever it is unsure of, jansson (the dispatcher's parser) decides,
+	 * so a 200 is only ever given for a body the dispatcher can read. */
+	static const char *const keys[JSONSCAN_KEYS] = { "id", "order_id", "date_modified_gmt" };
+	char vals[JSONSCAN_KEYS][JSONSCAN_LEN];
 
-	switch (db_json_probe(db, body, len, keys, vals)) {
-	case 1:
-		/* Accept only what the dispatcher will parse, or the storefront
-		 * gets a 200 for an event that can only be dead-lettered. */
-		if (strict_check_needed(body, len) && explain_json(body, len, keys, vals, out) != 0)
-			return WH_BAD_JSON;
-		break;
-	case 0:
-		if (explain_json(body, len, keys, vals, out) != 0)
-			return WH_BAD_JSON;
-		break; /* jansson accepts what SQLite would not: take it */
-	default:
-		return set_error(out, WH_UNAVAILABLE, "the database could not check the body");
-	}
+	if (jsonscan_object(body, len, keys, vals) != 1 && explain_json(body, len, keys, vals, out) != 0)
+		return WH_BAD_JSON;
 
 	field = order_field(ch, out->topic);
 	if (field != NULL) {

@@ -116,23 +116,6 @@ int db_bind_text(sqlite3_stmt *st, int idx, const char *text);
 /* Step a statement expecting SQLITE_DONE, then reset it. @return 0 or -1. */
 int db_step_done(sqlite3_stmt *st);
 
-/*
- * Check that `text` is one JSON object and read up to DB_PROBE_KEYS
- * top-level members as exact text: integers as their decimal digits
- * (int64, never a double), strings as they are (up to DB_PROBE_LEN-1
- * bytes); anything else, or an absent key, gives "". Uses SQLite's JSON
- * parser, several times faster than building a jansson tree, for the hot
- * ingress path. `keys` may hold NULLs.
- * @return 1 for a JSON object, 0 for anything else (malformed, not an
- * object, or an object that names one of `keys` twice, which SQLite and
- * jansson read differently: ask jansson, on that cold path), -1 on a
- * database error.
- */
-#define DB_PROBE_KEYS 3
-#define DB_PROBE_LEN 128
-int db_json_probe(struct db *db, const char *text, size_t len,
-    const char *const keys[DB_PROBE_KEYS], char out[DB_PROBE_KEYS][DB_PROBE_LEN]);
-
 /* Last inserted rowid / rows changed by the last statement. */
 int64_t db_last_id(struct db *db);
 int db_changes(struct db *db);

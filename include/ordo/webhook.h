@@ -13,9 +13,9 @@
  *   carrier      signed like generic; a carrier's tracking updates
  *
  * Without a delivery id the key is the SHA-256 of the body. Signatures are
- * compared in constant time. The body is checked with db_json_probe()
- * (SQLite's fast JSON parser); jansson runs only to explain a malformed
- * body. No I/O besides that read-only query; nothing outlives the call.
+ * compared in constant time. The body is checked with jsonscan_object()
+ * (simdjson); jansson runs only when that is unsure, and to explain a
+ * malformed body. No I/O; nothing outlives the call.
  */
 #ifndef ORDO_WEBHOOK_H
 #define ORDO_WEBHOOK_H
@@ -33,7 +33,6 @@ enum webhook_result {
 	WH_BAD_SIGNATURE,   /* 401 */
 	WH_BAD_REQUEST,     /* 400: a required header is missing or malformed */
 	WH_BAD_JSON,        /* 400: the body is not a JSON object */
-	WH_UNAVAILABLE,     /* 503: the database could not check the body */
 };
 
 struct webhook_delivery {
@@ -43,14 +42,12 @@ struct webhook_delivery {
 	char error[256];       /* set on every other result */
 };
 
-struct db;
-
 /*
- * Verify and read one delivery. `secret` is the channel's secret; `db` runs
- * the JSON check. @return an enum webhook_result.
+ * Verify and read one delivery. `secret` is the channel's secret.
+ * @return an enum webhook_result.
  */
 int webhook_parse(enum channel_kind channel, const char *secret,
     webhook_header_fn header, void *ctx, const char *body, size_t len,
-    struct db *db, struct webhook_delivery *out);
+    struct webhook_delivery *out);
 
 #endif

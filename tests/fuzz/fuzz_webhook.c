@@ -262,17 +262,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* A signature made with another secret never gets through. */
 	make_headers((enum channel_kind)ch, WRONG_SECRET, topic, body, len, &h, sig, sizeof sig);
-	rc = webhook_parse((enum channel_kind)ch, SECRET, header, &h, body, len, db, &d);
+	rc = webhook_parse((enum channel_kind)ch, SECRET, header, &h, body, len, &d);
 	FUZZ_CHECK(rc == WH_BAD_SIGNATURE, "a wrong signature gave %d", rc);
 	FUZZ_CHECK(d.error[0] != '\0', "refusal without a message");
 
 	make_headers((enum channel_kind)ch, SECRET, topic, body, len, &h, sig, sizeof sig);
-	rc = webhook_parse((enum channel_kind)ch, SECRET, header, &h, body, len, db, &d);
-	FUZZ_CHECK(rc >= WH_OK && rc <= WH_UNAVAILABLE, "webhook_parse returned %d", rc);
+	rc = webhook_parse((enum channel_kind)ch, SECRET, header, &h, body, len, &d);
+	FUZZ_CHECK(rc >= WH_OK && rc <= WH_BAD_JSON, "webhook_parse returned %d", rc);
 	if (verbose)
 		fprintf(stderr, "webhook_parse: %d %s\n", rc, rc == WH_OK ? d.dedup_key : d.error);
 	if (rc != WH_OK) {
-		FUZZ_CHECK(rc != WH_UNAVAILABLE, "the in-memory database failed: %s", d.error);
 		FUZZ_CHECK(rc == WH_PING || (bounded(d.error, sizeof d.error) && d.error[0]),
 		    "result %d without a message", rc);
 		return 0;
