@@ -26,7 +26,7 @@
 /* Handlers' share of the loop while deliveries arrive: a slice of
  * cfg.slice_ms, then YIELD_MS for I/O. "Arriving" means one came within
  * BUSY_WINDOW_MS. */
-#define YIELD_MS 20
+#define YIELD_MS 10
 #define BUSY_WINDOW_MS 50
 
 struct row {
@@ -67,7 +67,7 @@ struct dispatch *dispatch_new(struct event_base *base, struct db *db,
 	if (d->cfg.batch_size <= 0)
 		d->cfg.batch_size = 64;
 	if (d->cfg.slice_ms <= 0)
-		d->cfg.slice_ms = 4;
+		d->cfg.slice_ms = 2;
 	if (d->cfg.max_attempts <= 0)
 		d->cfg.max_attempts = 8;
 	d->lookup = lookup;
