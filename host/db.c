@@ -511,6 +511,7 @@ static const char *const migrations[] = {
 	"  CHECK (for_total >= 0 AND for_total <= amount);"
 	"UPDATE payments SET for_total = amount WHERE kind = 'refund' AND id NOT IN"
 	"  (SELECT payment_id FROM returns WHERE payment_id IS NOT NULL);",
+
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -890,9 +891,26 @@ static void note_fault(struct db *db)
 	snprintf(db->fault_msg, sizeof db->fault_msg, "%s", sqlite3_errmsg(db->h));
 }
 
+/* BEGIN and COMMIT run once per transaction (per group commit): cached
+ * statements, not sqlite3_exec's prepare each time; failures are logged
+ * as db_exec logs them. */
+static int db_txn(struct db *db, const char *sql)
+{
+	sqlite3_stmt *st = db_prepare(db, sql);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		log_error("sql failed", "error", sqlite3_errmsg(db->h), "sql", sql, NULL);
+	sqlite3_reset(st);
+	return db_set_error(db, rc == SQLITE_DONE ? SQLITE_OK : rc);
+}
+
 int db_begin(struct db *db)
 {
-	int rc = db_exec(db, "BEGIN IMMEDIATE");
+	int rc = db_txn(db, "BEGIN IMMEDIATE");
 
 	if (rc != 0)
 		note_fault(db);
@@ -902,7 +920,7 @@ int db_begin(struct db *db)
 
 int db_commit(struct db *db)
 {
-	int rc = db_exec(db, "COMMIT");
+	int rc = db_txn(db, "COMMIT");
 
 	if (rc != 0) {
 		note_fault(db);
