@@ -48,8 +48,13 @@ static void committed(void *arg, int status, int64_t id, int duplicate)
 		http_reply_error(w->req, 503, "unavailable",
 		    "the delivery could not be stored; retry later");
 	} else {
-		http_reply_json(w->req, 200, json_pack("{s:b,s:I,s:b}", "ok", 1,
-		    "id", (json_int_t)id, "duplicate", duplicate));
+		/* One reply per delivery: a fixed shape with only the id
+		 * interpolated, not a jansson object built and dumped. */
+		char body[80];
+		int len = snprintf(body, sizeof body, "{\"ok\":true,\"id\":%lld,\"duplicate\":%s}",
+		    (long long)id, duplicate ? "true" : "false");
+
+		http_reply_text(w->req, 200, "application/json", body, (size_t)len);
 	}
 	free(w);
 }

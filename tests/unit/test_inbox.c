@@ -153,4 +153,54 @@ static void test_commit_failure(void)
 	event_base_free(base);
 }
 
-T_MAIN(test_group_commit, test_duplicates, test_commit_failure)
+/* The id each insert reports is its row's, whether or not it has a dedup
+ * key, and a conflict leaves the last insert's id alone. */
+static void test_ids(void)
+{
+	struct db *db = fresh();
+	struct inbox_item keyed = item("k1"), unkeyed = item(NULL);
+	sqlite3_stmt *st;
+	int64_t a, b, c, d;
+	int dup;
+
+	CHECK_INT(db_begin(db), 0);
+	a = inbox_insert(db, &keyed, 0, &dup);
+	CHECK_INT(dup, 0);
+	b = inbox_insert(db, &unkeyed, 0, &dup);
+	CHECK_INT(dup, 0);
+	c = inbox_insert(db, &keyed, 0, &dup);
+	CHECK_INT(dup, 1);
+	d = inbox_insert(db, &unkeyed, 0, &dup);
+	CHECK_INT(dup, 0);
+	CHECK_INT(db_commit(db), 0);
+	CHECK(a > 0);
+	CHECK_INT(c, a);
+	CHECK(b > a && d > b);
+	st = db_prepare(db, "SELECT group_concat(id) FROM (SELECT id FROM inbox ORDER BY id)");
+	CHECK_INT(sqlite3_step(st), SQLITE_ROW);
+	{
+		char want[80];
+
+		snprintf(want, sizeof want, "%lld,%lld,%lld", (long long)a, (long long)b,
+		    (long long)d);
+		CHECK_STR((const char *)sqlite3_column_text(st, 0), want);
+	}
+	db_reset(st);
+	db_close(db);
+}
+
+/* Every index on the inbox costs each stored delivery an entry and a
+ * page at commit: the three that queries use, and no more. */
+static void test_indexes(void)
+{
+	struct db *db = fresh();
+	sqlite3_stmt *st = db_prepare(db, "SELECT group_concat(name) FROM (SELECT name"
+	    " FROM sqlite_master WHERE type = 'index' AND tbl_name = 'inbox' ORDER BY name)");
+
+	CHECK_INT(sqlite3_step(st), SQLITE_ROW);
+	CHECK_STR((const char *)sqlite3_column_text(st, 0), "inbox_dedup,inbox_order,inbox_pending");
+	db_reset(st);
+	db_close(db);
+}
+
+T_MAIN(test_group_commit, test_duplicates, test_commit_failure, test_ids, test_indexes)
