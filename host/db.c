@@ -633,7 +633,12 @@ struct db *db_open(const char *path, int durability_full, char **err)
 	     * cost 5.5% of the loop there; 2 MiB took webhooks from ~5.2k to
 	     * ~6.3k/s and effects from ~2.3k to ~2.7k/s. Pages it drops are
 	     * still in the OS page cache. */
-	    db_exec(db, "PRAGMA cache_size = -2000") != 0) {
+	    db_exec(db, "PRAGMA cache_size = -2000") != 0 ||
+	    /* The automatic checkpoint runs inside the COMMIT that crosses it,
+	     * so a whole group commit's acknowledgements wait for it: 500
+	     * pages (2 MB copied back) instead of 1,000 halves that stall.
+	     * Bench: webhook p99 9.3 ms against 11.6 ms, 2% fewer per second. */
+	    db_exec(db, "PRAGMA wal_autocheckpoint = 500") != 0) {
 		if (asprintf(err, "cannot configure database %s: %s", path,
 		    sqlite3_errmsg(db->h)) < 0)
 			*err = NULL;
