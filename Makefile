@@ -24,7 +24,7 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # host/jsonscan.cc is the one C++ file: simdjson's C face, no exceptions.
 CXXFLAGS += -std=c++17 -g $(OPT) -Wall -Wextra -Werror -Wshadow -fno-exceptions -fno-rtti \
-            -Iinclude $(SANFLAGS)
+            -Iinclude $(SANFLAGS) $(shell pkg-config --cflags lua5.4 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lsimdjson -lstdc++ -lm
 LDFLAGS  += $(SANFLAGS)
 

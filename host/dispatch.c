@@ -19,7 +19,9 @@
 #include "ordo/crypto.h"
 #include "ordo/db.h"
 #include "ordo/dispatch.h"
+#include "ordo/jsonscan.h"
 #include "ordo/log.h"
+#include "ordo/luajson.h"
 #include "ordo/metrics.h"
 #include "ordo/sandbox.h"
 
@@ -262,21 +264,30 @@ static int mark_failed(struct dispatch *d, const struct row *r, const char *name
 }
 
 /* The stored payload, parsed: read only when the event runs, because a
- * batch is usually cut short by its time slice. */
-static json_t *load_payload(struct dispatch *d, int64_t id, json_error_t *jerr)
+ * batch is usually cut short by its time slice. simdjson parses it (kept in
+ * *doc) unless jsonscan is unsure; then jansson (in *json). @return 0, or
+ * -1 with jerr->text saying why. */
+static int load_payload(struct dispatch *d, int64_t id, const struct jsonscan_doc **doc,
+    json_t **json, json_error_t *jerr)
 {
 	sqlite3_stmt *st = db_prepare(d->db, "SELECT payload FROM inbox WHERE id = ?");
-	json_t *v = NULL;
+	const char *text;
+	size_t len;
 
+	*doc = NULL;
+	*json = NULL;
 	snprintf(jerr->text, sizeof jerr->text, "cannot read it");
 	if (st == NULL)
-		return NULL;
+		return -1;
 	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = json_loadb(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-		    JSON_DECODE_ANY, jerr);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		text = sqlite3_column_blob(st, 0);
+		len = (size_t)sqlite3_column_bytes(st, 0);
+		if ((*doc = jsonscan_load(text, len, LUAJSON_MAX_DEPTH)) == NULL)
+			*json = json_loadb(text, len, JSON_DECODE_ANY, jerr);
+	}
 	db_reset(st);
-	return v;
+	return *doc != NULL || *json != NULL ? 0 : -1;
 }
 
 /* Outcome of one event for the batch's bookkeeping. */
@@ -288,6 +299,7 @@ static enum outcome process(struct dispatch *d, const struct row *r)
 	char *name = NULL, *err = NULL, labels[160];
 	json_error_t jerr;
 	json_t *payload = NULL;
+	const struct jsonscan_doc *doc = NULL;
 	int64_t start = clock_mono_us(), now;
 	enum outcome out;
 	int rc, dead;
@@ -301,14 +313,14 @@ static enum outcome process(struct dispatch *d, const struct row *r)
 		rc = SB_ERROR;
 		if (asprintf(&err, "merchant \"%s\" is not in the configuration", r->merchant) < 0)
 			err = NULL;
-	} else if ((payload = load_payload(d, r->id, &jerr)) == NULL) {
+	} else if (load_payload(d, r->id, &doc, &payload, &jerr) != 0) {
 		rc = SB_LIMIT; /* a stored payload that does not parse will never parse */
 		if (asprintf(&err, "stored payload is not JSON: %s", jerr.text) < 0)
 			err = NULL;
 	} else {
 		struct sandbox_event ev = {
 			.id = r->id, .source = r->source, .channel = r->channel,
-			.topic = r->topic, .order_key = r->order_key, .payload = payload,
+			.topic = r->topic, .order_key = r->order_key, .payload = payload, .doc = doc,
 			.attempt = r->attempts + 1,
 			.received_at = r->received_at,
 		};

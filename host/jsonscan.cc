@@ -1,16 +1,27 @@
 /*
  * jsonscan — see include/ordo/jsonscan.h. The one C++ file: simdjson's DOM
- * API behind a C function, built without exceptions (every simdjson call
- * here returns an error code). Depends on nothing else in ordo.
+ * API behind C functions, built without exceptions (every simdjson call
+ * here returns an error code). Depends on Lua's C API, nothing in ordo.
  */
 #include <cinttypes>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include <simdjson.h>
 
+extern "C" {
+#include <lauxlib.h>
+#include <lua.h>
+}
+
 #include "ordo/jsonscan.h"
+
+/* What jsonscan_load hands out: the root of the kept document. */
+struct jsonscan_doc {
+	simdjson::dom::element root;
+};
 
 namespace {
 
@@ -25,8 +36,26 @@ struct padded {
 	~padded() { std::free(p); }
 };
 
-thread_local padded buf;
-thread_local simdjson::dom::parser parser;
+thread_local padded buf, doc_buf;
+thread_local simdjson::dom::parser parser, doc_parser;
+thread_local jsonscan_doc kept;
+
+/* Parse text with p through b. @return 0 or -1 (malformed, out of memory). */
+int parse(simdjson::dom::parser &p, padded &b, const char *text, size_t len, element *out)
+{
+	if (b.cap < len + simdjson::SIMDJSON_PADDING) {
+		size_t cap = len + simdjson::SIMDJSON_PADDING;
+		char *q = static_cast<char *>(std::realloc(b.p, cap));
+
+		if (q == nullptr)
+			return -1;
+		b.p = q;
+		b.cap = cap;
+	}
+	std::memcpy(b.p, text, len);
+	std::memset(b.p + len, 0, simdjson::SIMDJSON_PADDING);
+	return p.parse(b.p, len, false).get(*out) == simdjson::SUCCESS ? 0 : -1;
+}
 
 /* "\u0000" (jansson refuses a NUL) and surrogate escapes (jansson checks
  * their pairing itself): not for the fast path. A backslash's next byte is
@@ -49,9 +78,10 @@ bool strict_escape(const char *s, size_t len)
 	return false;
 }
 
-/* An integer simdjson holds as uint64 (2^63 and up) anywhere in `e`:
- * jansson refuses those ("too big integer"). */
-bool has_uint64(element e)
+/* Anything in `e` jansson reads otherwise or refuses: an integer simdjson
+ * holds as uint64 (2^63 and up; jansson: "too big integer"), or an array or
+ * object `depth` or more levels down when depth_left reaches 0. */
+bool unsure(element e, int depth_left)
 {
 	simdjson::dom::array arr;
 	simdjson::dom::object obj;
@@ -60,21 +90,85 @@ bool has_uint64(element e)
 	case element_type::UINT64:
 		return true;
 	case element_type::ARRAY:
-		if (e.get_array().get(arr) != simdjson::SUCCESS)
+		if (depth_left <= 0 || e.get_array().get(arr) != simdjson::SUCCESS)
 			return true;
 		for (element c : arr)
-			if (has_uint64(c))
+			if (unsure(c, depth_left - 1))
 				return true;
 		return false;
 	case element_type::OBJECT:
-		if (e.get_object().get(obj) != simdjson::SUCCESS)
+		if (depth_left <= 0 || e.get_object().get(obj) != simdjson::SUCCESS)
 			return true;
 		for (simdjson::dom::key_value_pair kv : obj)
-			if (has_uint64(kv.value))
+			if (unsure(kv.value, depth_left - 1))
 				return true;
 		return false;
 	default:
 		return false;
+	}
+}
+
+/* The first byte that is not JSON whitespace, or -1. */
+int lead(const char *text, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
+		i++;
+	return i < len ? static_cast<unsigned char>(text[i]) : -1;
+}
+
+/* Every local is trivially destructible: a Lua error may longjmp out. */
+void push(lua_State *L, element e)
+{
+	luaL_checkstack(L, 3, "JSON value nested too deeply");
+	/* The type is known, so each value_unsafe() below holds a value. */
+	switch (e.type()) {
+	case element_type::OBJECT: {
+		simdjson::dom::object obj = e.get_object().value_unsafe();
+
+		lua_createtable(L, 0, static_cast<int>(obj.size() < (1u << 20) ? obj.size() : 1u << 20));
+		for (simdjson::dom::key_value_pair kv : obj) {
+			lua_pushlstring(L, kv.key.data(), kv.key.size());
+			/* A null member is an absent key; set as nil, so that of a
+			 * key given twice the last wins, as in jansson. */
+			if (kv.value.is_null())
+				lua_pushnil(L);
+			else
+				push(L, kv.value);
+			lua_rawset(L, -3);
+		}
+		break;
+	}
+	case element_type::ARRAY: {
+		simdjson::dom::array arr = e.get_array().value_unsafe();
+		lua_Integer i = 0;
+
+		lua_createtable(L, static_cast<int>(arr.size() < (1u << 20) ? arr.size() : 1u << 20), 0);
+		for (element c : arr) {
+			push(L, c); /* null elements leave holes */
+			lua_rawseti(L, -2, ++i);
+		}
+		break;
+	}
+	case element_type::STRING: {
+		std::string_view s = e.get_string().value_unsafe();
+
+		lua_pushlstring(L, s.data(), s.size());
+		break;
+	}
+	case element_type::INT64:
+		lua_pushinteger(L, static_cast<lua_Integer>(e.get_int64().value_unsafe()));
+		break;
+	case element_type::DOUBLE:
+		lua_pushnumber(L, static_cast<lua_Number>(e.get_double().value_unsafe()));
+		break;
+	case element_type::BOOL:
+		lua_pushboolean(L, e.get_bool().value_unsafe());
+		break;
+	default:
+		lua_pushnil(L);
+		break;
 	}
 }
 
@@ -100,28 +194,12 @@ extern "C" int jsonscan_object(const char *text, size_t len, const char *const k
 	element doc;
 	simdjson::dom::object obj;
 	int seen[JSONSCAN_KEYS] = { 0 };
-	size_t i = 0;
 
 	for (int k = 0; k < JSONSCAN_KEYS; k++)
 		out[k][0] = '\0';
-	/* Only '{' may lead: simdjson would skip a byte-order mark jansson refuses. */
-	while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
-		i++;
-	if (i == len || text[i] != '{' || strict_escape(text, len))
-		return 0;
-	if (buf.cap < len + simdjson::SIMDJSON_PADDING) {
-		size_t cap = len + simdjson::SIMDJSON_PADDING;
-		char *p = static_cast<char *>(std::realloc(buf.p, cap));
-
-		if (p == nullptr)
-			return 0;
-		buf.p = p;
-		buf.cap = cap;
-	}
-	std::memcpy(buf.p, text, len);
-	std::memset(buf.p + len, 0, simdjson::SIMDJSON_PADDING);
-	if (parser.parse(buf.p, len, false).get(doc) != simdjson::SUCCESS ||
-	    doc.get_object().get(obj) != simdjson::SUCCESS || has_uint64(doc))
+	/* Only '{' may lead: simdjson might skip a byte-order mark jansson refuses. */
+	if (lead(text, len) != '{' || strict_escape(text, len) || parse(parser, buf, text, len, &doc) != 0 ||
+	    doc.get_object().get(obj) != simdjson::SUCCESS || unsure(doc, INT32_MAX))
 		return 0;
 	for (simdjson::dom::key_value_pair kv : obj) {
 		for (int k = 0; k < JSONSCAN_KEYS; k++) {
@@ -136,4 +214,19 @@ extern "C" int jsonscan_object(const char *text, size_t len, const char *const k
 		}
 	}
 	return 1;
+}
+
+extern "C" const struct jsonscan_doc *jsonscan_load(const char *text, size_t len, int max_depth)
+{
+	int c = lead(text, len);
+
+	if (c < 0 || c >= 0x80 || strict_escape(text, len) ||
+	    parse(doc_parser, doc_buf, text, len, &kept.root) != 0 || unsure(kept.root, max_depth))
+		return nullptr;
+	return &kept;
+}
+
+extern "C" void jsonscan_push_lua(lua_State *L, const struct jsonscan_doc *doc)
+{
+	push(L, doc->root);
 }

@@ -50,6 +50,7 @@
 #include <lualib.h>
 
 #include "ordo/crypto.h"
+#include "ordo/jsonscan.h"
 #include "ordo/lmods.h"
 #include "ordo/log.h"
 #include "ordo/luajson.h"
@@ -1193,7 +1194,10 @@ static int run_event(lua_State *L)
 	char *copy;
 
 	luaL_checkstack(L, 16, NULL);
-	luajson_push(L, ev->payload);
+	if (ev->doc != NULL)
+		jsonscan_push_lua(L, ev->doc);
+	else
+		luajson_push(L, ev->payload);
 	payload = lua_gettop(L);
 
 	if (ev->source != NULL && strcmp(ev->source, "webhook") == 0) {

@@ -70,12 +70,15 @@ struct sandbox *sandbox_new(const struct sandbox_env *env, char **err);
 void sandbox_free(struct sandbox *sb);
 
 /* One event to handle. */
+struct jsonscan_doc;
+
 struct sandbox_event {
 	int64_t id;             /* inbox id */
 	const char *source;     /* "webhook", "api", "timer", "effect", "internal" */
 	const char *channel;    /* storefront channel for webhooks, else NULL */
 	const char *topic;      /* storefront topic, or the event name */
-	const json_t *payload;  /* the parsed body */
+	const json_t *payload;  /* the parsed body, or NULL with doc set */
+	const struct jsonscan_doc *doc; /* the body parsed by jsonscan_load */
 	const char *order_key;  /* the inbox row's (may be NULL); "supplier:<id>" names
 	                           a supplier's deliveries */
 	int attempt;            /* 1 on the first run */

@@ -29,7 +29,8 @@ FUZZ_DEPS           = clang libclang-rt-14-dev
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wno-unused-parameter -Iinclude \
                 $(FUZZ_SAN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-FUZZ_CXXFLAGS = -std=c++17 -g -O1 -Wall -Wextra -fno-exceptions -fno-rtti -Iinclude $(FUZZ_SAN)
+FUZZ_CXXFLAGS = -std=c++17 -g -O1 -Wall -Wextra -fno-exceptions -fno-rtti -Iinclude $(FUZZ_SAN) \
+                $(shell pkg-config --cflags lua5.4 2>/dev/null)
 FUZZ_LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lsimdjson -lstdc++ -lm
 
 FUZZ_HOST_OBJ = $(patsubst host/%.c,$(FUZZ_BUILD)/obj/%.o,$(filter-out host/main.c,$(wildcard host/*.c))) \

@@ -38,13 +38,16 @@
 
 #include <jansson.h>
 #include <lauxlib.h>
+#include <lualib.h>
 
 #include "ordo/clock.h"
 #include "ordo/config.h"
 #include "ordo/crypto.h"
 #include "ordo/db.h"
+#include "ordo/jsonscan.h"
 #include "ordo/l_orders.h"
 #include "ordo/log.h"
+#include "ordo/luajson.h"
 #include "ordo/sandbox.h"
 #include "ordo/webhook.h"
 #include "fuzz_common.h"
@@ -86,6 +89,7 @@ static struct merchant_config merchant;
 static char scripts_dir[PATH_MAX];
 static struct db *db;
 static struct sandbox *sb;
+static lua_State *cmp;   /* same(a, b) at index 1: jsonscan's push against luajson's */
 static int strict, verbose, known_json, known_key;
 static char create_error[512];
 static int create_failed;
@@ -228,7 +232,48 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_webhook: sandbox_new: %s\n", err);
 		abort();
 	}
+	cmp = luaL_newstate();
+	luaL_openlibs(cmp);
+	if (luaL_dostring(cmp,
+	    "local function same(a, b)\n"
+	    "  if type(a) ~= type(b) then return false end\n"
+	    "  if type(a) == 'number' then return math.type(a) == math.type(b) and a == b end\n"
+	    "  if type(a) ~= 'table' then return a == b end\n"
+	    "  for k, v in pairs(a) do if not same(v, b[k]) then return false end end\n"
+	    "  for k in pairs(b) do if a[k] == nil then return false end end\n"
+	    "  return true\n"
+	    "end\n"
+	    "return same\n") != LUA_OK)
+		abort();
 	return 0;
+}
+
+/* luajson_push raises past LUAJSON_MAX_DEPTH; jsonscan_load is unsure there. */
+static int json_depth_ok_at(const json_t *v, int depth)
+{
+	size_t i;
+	const char *k;
+	json_t *item;
+
+	if (!json_is_object(v) && !json_is_array(v))
+		return 1;
+	if (depth >= LUAJSON_MAX_DEPTH)
+		return 0;
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, item)
+			if (!json_depth_ok_at(item, depth + 1))
+				return 0;
+		return 1;
+	}
+	json_object_foreach((json_t *)v, k, item)
+		if (!json_depth_ok_at(item, depth + 1))
+			return 0;
+	return 1;
+}
+
+static int json_depth_ok(const json_t *v)
+{
+	return json_depth_ok_at(v, 0);
 }
 
 static int bounded(const char *s, size_t size)
@@ -290,10 +335,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    "empty or unbounded dedup key");
 	FUZZ_CHECK(bounded(d.order_key, sizeof d.order_key), "unbounded order key");
 
+	/* The dispatcher's fast path must build what luajson builds from
+	 * jansson's tree; the handler below then runs on it, as dispatch does. */
+	const struct jsonscan_doc *doc = jsonscan_load(body, len, LUAJSON_MAX_DEPTH);
+
+	if (doc != NULL) {
+		FUZZ_CHECK(json_depth_ok(payload), "jsonscan_load took a body nested past %d levels",
+		    LUAJSON_MAX_DEPTH);
+		lua_settop(cmp, 1);
+		lua_pushvalue(cmp, 1);
+		jsonscan_push_lua(cmp, doc);
+		luajson_push(cmp, payload);
+		lua_call(cmp, 2, 1);
+		FUZZ_CHECK(lua_toboolean(cmp, -1), "jsonscan_push_lua and luajson_push differ");
+	}
 	{
 		struct sandbox_event ev = {
 			.id = 1, .source = "webhook", .channel = config_channel_name((enum channel_kind)ch),
-			.topic = d.topic, .payload = payload, .attempt = 1,
+			.topic = d.topic, .payload = doc ? NULL : payload, .doc = doc, .attempt = 1,
 			.received_at = clock_now_ms(),
 		};
 		char *name = NULL, *err = NULL;
