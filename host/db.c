@@ -512,11 +512,6 @@ static const char *const migrations[] = {
 	"UPDATE payments SET for_total = amount WHERE kind = 'refund' AND id NOT IN"
 	"  (SELECT payment_id FROM returns WHERE payment_id IS NOT NULL);",
 
-	/* 16: inbox_pending_order duplicates inbox_order's columns for the
-	 * pending rows only, and no query uses it (the dispatcher's "no
-	 * earlier pending event of this order" search takes inbox_order);
-	 * each stored delivery paid for one more index entry and page. */
-	"DROP INDEX inbox_pending_order;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

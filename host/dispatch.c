@@ -169,13 +169,16 @@ static void free_rows(struct row *rows, int n)
 }
 
 /* Ready events, oldest first, none blocked by an earlier pending event of
- * the same order. */
+ * the same order. The check names its index: inbox_order (same columns,
+ * every status) looks as good to the planner, but it walks the key's whole
+ * history, and a supplier's deliveries share one key forever. */
 static int load_batch(struct dispatch *d, int64_t now, struct row **out)
 {
 	sqlite3_stmt *st = db_prepare(d->db,
 	    "SELECT id, merchant, source, channel, topic, order_key, attempts, received_at"
 	    " FROM inbox e WHERE status = 'pending' AND available_at <= ?1"
 	    "  AND (order_key IS NULL OR NOT EXISTS (SELECT 1 FROM inbox p"
+	    "    INDEXED BY inbox_pending_order"
 	    "    WHERE p.status = 'pending' AND p.merchant = e.merchant"
 	    "      AND p.order_key = e.order_key AND p.id < e.id))"
 	    " ORDER BY id LIMIT ?2");
