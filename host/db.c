@@ -901,10 +901,10 @@ static void note_fault(struct db *db)
 	snprintf(db->fault_msg, sizeof db->fault_msg, "%s", sqlite3_errmsg(db->h));
 }
 
-/* BEGIN and COMMIT run once per transaction (per group commit): cached
+/* BEGIN, COMMIT and savepoints run once per transaction or event: cached
  * statements, not sqlite3_exec's prepare each time; failures are logged
  * as db_exec logs them. */
-static int db_txn(struct db *db, const char *sql)
+static int db_run(struct db *db, const char *sql)
 {
 	sqlite3_stmt *st = db_prepare(db, sql);
 	int rc;
@@ -920,7 +920,7 @@ static int db_txn(struct db *db, const char *sql)
 
 int db_begin(struct db *db)
 {
-	int rc = db_txn(db, "BEGIN IMMEDIATE");
+	int rc = db_run(db, "BEGIN IMMEDIATE");
 
 	if (rc != 0)
 		note_fault(db);
@@ -930,7 +930,7 @@ int db_begin(struct db *db)
 
 int db_commit(struct db *db)
 {
-	int rc = db_txn(db, "COMMIT");
+	int rc = db_run(db, "COMMIT");
 
 	if (rc != 0) {
 		note_fault(db);
@@ -989,19 +989,6 @@ fail:
 int db_in_transaction(struct db *db)
 {
 	return !sqlite3_get_autocommit(db->h);
-}
-
-/* Savepoints run once per event: cached statements, not sqlite3_exec. */
-static int db_run(struct db *db, const char *sql)
-{
-	sqlite3_stmt *st = db_prepare(db, sql);
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return db_set_error(db, rc);
 }
 
 int db_savepoint(struct db *db)
