@@ -293,7 +293,7 @@ out:
 static void dead_letters(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, char **seg, int n)
 {
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	enum evhttp_cmd_type cmd = http_method(req);
 
 	if (n == 3) {
 		int64_t limit;
@@ -362,7 +362,7 @@ static int statuses_ok(const char *list)
 static void effects(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, char **seg, int n)
 {
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	enum evhttp_cmd_type cmd = http_method(req);
 
 	if (n == 3) {
 		int64_t limit;
@@ -585,7 +585,7 @@ static void subs_action(struct server *s, struct evhttp_request *req,
 static void subscriptions_route(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, char **seg, int n)
 {
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	enum evhttp_cmd_type cmd = http_method(req);
 	char err[SUBS_ERRLEN] = "";
 	json_t *body, *out;
 	int64_t id;
@@ -866,7 +866,7 @@ fail:
 static void inventory_route(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, char **seg, int n)
 {
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	enum evhttp_cmd_type cmd = http_method(req);
 
 	if (n == 3 && cmd == EVHTTP_REQ_GET) {
 		char *sku, *loc;
@@ -948,7 +948,7 @@ static void shipments_route(struct server *s, struct evhttp_request *req,
 		{ "pick", "picked" }, { "pack", "packed" }, { "ship", "shipped" },
 		{ "deliver", "delivered" }, { "cancel", "canceled" },
 	};
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	enum evhttp_cmd_type cmd = http_method(req);
 	char err[SHIP_ERRLEN] = "";
 	const char *to = NULL;
 	json_t *body, *out;
@@ -1006,7 +1006,7 @@ static void shipments_route(struct server *s, struct evhttp_request *req,
 static void po_route(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, char **seg, int n)
 {
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	enum evhttp_cmd_type cmd = http_method(req);
 	char err[SUPPLY_ERRLEN] = "", scope[64];
 	const char *idem = NULL;
 	json_t *body, *out;
@@ -1203,7 +1203,7 @@ static void return_create(struct server *s, struct evhttp_request *req,
 static void returns_route(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, char **seg, int n)
 {
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	enum evhttp_cmd_type cmd = http_method(req);
 	char err[RETURNS_ERRLEN] = "";
 	const json_t *v;
 	json_t *body, *out;
@@ -1310,7 +1310,7 @@ static void digital_fail(struct evhttp_request *req, const char *err)
 static void pools_route(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, char **seg, int n)
 {
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	enum evhttp_cmd_type cmd = http_method(req);
 	struct digital_product_buf pbuf;
 	const struct digital_product *p = n >= 4 ? digital_product(s->db, m, seg[3], &pbuf) : NULL;
 	char err[DIGITAL_ERRLEN] = "";
@@ -1357,7 +1357,7 @@ static void pools_route(struct server *s, struct evhttp_request *req,
 static void grants_route(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, char **seg, int n)
 {
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	enum evhttp_cmd_type cmd = http_method(req);
 	char err[DIGITAL_ERRLEN] = "";
 	int64_t id, at = -1, more = 0;
 	const json_t *v;
@@ -1434,7 +1434,7 @@ static int fail_db(char *err, size_t len, struct db *db)
 static void products_route(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, char **seg, int n)
 {
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	enum evhttp_cmd_type cmd = http_method(req);
 	char err[DIGITAL_ERRLEN];
 	json_t *body, *out;
 	int rc, created = 0;
@@ -1800,7 +1800,7 @@ static void session_create(struct server *s, struct evhttp_request *req)
 static void session_route(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, const char *token)
 {
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	enum evhttp_cmd_type cmd = http_method(req);
 	char merchant[SESSION_MERCHANT_MAX], key_hex[SESSION_TOKEN_HEX + 1];
 	int64_t expires = 0;
 
@@ -1944,7 +1944,7 @@ const size_t api_n_routes = sizeof api_routes / sizeof api_routes[0];
 
 void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 {
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	enum evhttp_cmd_type cmd = http_method(req);
 	char token[SESSION_TOKEN_HEX + 1];
 	const struct merchant_config *m;
 	const struct route *r;
@@ -1961,7 +1961,7 @@ void api_handle(struct server *s, struct evhttp_request *req, char **seg, int n)
 	}
 	/* A browser sends the cookie with any request to this origin: a change
 	 * made with it must also prove it comes from the dashboard's page. */
-	if (token[0] != '\0' && cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+	if (token[0] != '\0' && cmd != EVHTTP_REQ_GET) {
 		const char *sent = http_header(req, "X-CSRF-Token");
 		char want[SESSION_TOKEN_HEX + 1];
 

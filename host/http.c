@@ -90,6 +90,13 @@ void http_reply_error(struct evhttp_request *req, int status, const char *code,
 	    "message", msg));
 }
 
+enum evhttp_cmd_type http_method(struct evhttp_request *req)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+
+	return cmd == EVHTTP_REQ_HEAD ? EVHTTP_REQ_GET : cmd;
+}
+
 const char *http_header(struct evhttp_request *req, const char *name)
 {
 	return evhttp_find_header(evhttp_request_get_input_headers(req), name);

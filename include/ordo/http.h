@@ -7,9 +7,9 @@
 #define ORDO_HTTP_H
 
 #include <stddef.h>
-#include <jansson.h>
 
-struct evhttp_request;
+#include <event2/http.h>
+#include <jansson.h>
 
 #define HTTP_MAX_SEGMENTS 8
 
@@ -27,6 +27,10 @@ const char *http_reason(int status);
 /* Send plain text with a content type. */
 void http_reply_text(struct evhttp_request *req, int status, const char *type,
     const char *text, size_t len);
+
+/* The request's method, HEAD answered as GET: evhttp leaves the body out
+ * of an answer to HEAD and keeps its headers. */
+enum evhttp_cmd_type http_method(struct evhttp_request *req);
 
 /* A request header (case-insensitive), or NULL. */
 const char *http_header(struct evhttp_request *req, const char *name);

@@ -223,6 +223,27 @@ def test_the_router_tells_a_missing_route_from_a_missing_resource(ordo):
     assert ordo.request("GET", "/api/v1/nowhere").status_code == 401
 
 
+def test_head_answers_every_get_route_as_get_does(ordo):
+    """HEAD is GET without the body, on every GET route the daemon serves,
+    except a download link: a HEAD must not count as a download (405)."""
+    h = {"Authorization": "Bearer acme-api-key-0123456789abcdef"}
+    checked = 0
+    for method, pattern in sorted(implemented_routes()):
+        if method != "GET":
+            continue
+        url = re.sub(r"\{[a-z_]+\}", "1", pattern)
+        get = ordo.request("GET", url, headers=h)
+        head = ordo.request("HEAD", url, headers=h)
+        if pattern == "/d/{token}":
+            assert head.status_code == 405 and head.headers["Allow"] == "GET", head.status_code
+            continue
+        assert head.status_code == get.status_code, (url, get.status_code, head.status_code)
+        assert head.content == b"", url
+        assert head.headers.get("Content-Type") == get.headers.get("Content-Type"), url
+        checked += 1
+    assert checked >= 20
+
+
 def test_the_document_is_served_without_a_key(ordo):
     r = ordo.request("GET", "/api/v1/openapi.json")
     assert r.status_code == 200, r.text
