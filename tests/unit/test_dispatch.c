@@ -395,6 +395,50 @@ static void test_backoff(void)
 	}
 }
 
+/* An order's ready events follow each other in one batch, in order, and
+ * a failure stops the ones behind it (they wait for its retry). */
+static void test_an_orders_events_follow_in_one_batch(void)
+{
+	struct fixture f;
+	int64_t ids[5], late, other;
+	char payload[64];
+	json_t *o, *h;
+
+	setup(&f);
+	ids[0] = add(&f, "make", "api:7", ORDER("7"));
+	for (int i = 1; i < 5; i++) {
+		snprintf(payload, sizeof payload, "{\"ext\":\"7\",\"n\":%d}", i);
+		ids[i] = add(&f, "note", "api:7", payload);
+	}
+	other = add(&f, "make", "api:8", ORDER("8"));
+	late = add(&f, "fail", "api:8", ORDER("8"));
+	add(&f, "note", "api:8", "{\"ext\":\"8\",\"n\":1}");
+	CHECK_INT(dispatch_run_once(f.d), 6); /* the failure is not finished */
+	for (int i = 0; i < 5; i++)
+		CHECK_STR(status(&f, ids[i], NULL), "done");
+	CHECK_STR(status(&f, other, NULL), "done");
+	CHECK_STR(status(&f, late, NULL), "pending");
+	CHECK_STR(status(&f, late + 1, NULL), "pending"); /* behind the failure */
+	o = orders_get(f.db, "m1", orders_find(f.db, "m1", "api", "7"), ORDERS_HISTORY);
+	CHECK(o != NULL);
+	h = json_object_get(o, "history");
+	{
+		char notes[64] = "";
+		size_t k;
+		json_t *e;
+
+		json_array_foreach(h, k, e) {
+			const char *msg = json_string_value(json_object_get(e, "message"));
+
+			if (msg != NULL && strncmp(msg, "note ", 5) == 0)
+				snprintf(notes + strlen(notes), sizeof notes - strlen(notes), "%s;", msg + 5);
+		}
+		CHECK_STR(notes, "1;2;3;4;");
+	}
+	json_decref(o);
+	teardown(&f);
+}
+
 /* A supplier's deliveries all share one order key, so a key's history can
  * grow without end. Picking a batch must not walk it: count the virtual
  * machine steps of the batch query with 20,000 done events of one key in
@@ -430,4 +474,5 @@ static void test_long_history_is_not_walked(void)
 T_MAIN(test_success, test_failure_rolls_back_then_dead_letters,
     test_order_events_wait_their_turn, test_no_spin_while_waiting_behind_a_backoff,
     test_limit_dead_letters_at_once, test_primitive_abuse,
-    test_no_orders_while_loading, test_backoff, test_long_history_is_not_walked)
+    test_no_orders_while_loading, test_backoff, test_long_history_is_not_walked,
+    test_an_orders_events_follow_in_one_batch)
