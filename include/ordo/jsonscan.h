@@ -54,8 +54,11 @@ const struct jsonscan_doc *jsonscan_load(const char *text, size_t len, int max_d
 
 /* Push the document as luajson_push() pushes jansson's reading of the same
  * text: objects and arrays as tables, a null member absent, a null element
- * a hole, integers as Lua integers, other numbers as floats. Raises what
- * lua_push* raise (memory); allocates nothing itself. */
+ * a hole, integers as Lua integers, other numbers as floats, of a key given
+ * twice the last. (Only then may pairs() visit an object's keys in another
+ * order than on jansson's path: its table is sized for both members. Lua
+ * leaves that order unspecified anyway.) Raises what lua_push* raise
+ * (memory); allocates nothing itself. */
 void jsonscan_push_lua(struct lua_State *L, const struct jsonscan_doc *doc);
 
 #ifdef __cplusplus
