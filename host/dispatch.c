@@ -97,6 +97,12 @@ void dispatch_free(struct dispatch *d)
 	free(d);
 }
 
+/* Did a delivery arrive within BUSY_WINDOW_MS? */
+static int ingress_busy(const struct dispatch *d)
+{
+	return clock_mono_ms() - d->last_ingress < BUSY_WINDOW_MS;
+}
+
 /*
  * Schedule the next batch. Never event_active: libevent runs a queue until
  * it is empty, so a batch that re-activated itself would drain the whole
@@ -106,11 +112,6 @@ void dispatch_free(struct dispatch *d)
  * write, read the next) is not queued behind handler slices; when ingress
  * is quiet, batches run back to back.
  */
-static int ingress_busy(const struct dispatch *d)
-{
-	return clock_mono_ms() - d->last_ingress < BUSY_WINDOW_MS;
-}
-
 static void schedule(struct dispatch *d)
 {
 	struct timeval tv = { 0, 0 };
