@@ -3,8 +3,8 @@
  *
  * Depends on crypto (HMAC, constant-time compare), jsonscan and jansson.
  * Verification always runs over the raw bytes before the body is parsed,
- * and nothing from a request that fails it is kept. Must never trust a header's length
- * or content: every copy is bounded.
+ * and nothing from a request that fails it is kept. Must never trust a
+ * header's length or content: every copy is bounded.
  */
 #include <ctype.h>
 #include <inttypes.h>
