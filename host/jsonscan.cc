@@ -198,7 +198,8 @@ extern "C" int jsonscan_object(const char *text, size_t len, const char *const k
 	for (int k = 0; k < JSONSCAN_KEYS; k++)
 		out[k][0] = '\0';
 	/* Only '{' may lead: simdjson might skip a byte-order mark jansson refuses. */
-	if (lead(text, len) != '{' || strict_escape(text, len) || parse(parser, buf, text, len, &doc) != 0 ||
+	if (lead(text, len) != '{' || strict_escape(text, len) ||
+	    parse(parser, buf, text, len, &doc) != 0 ||
 	    doc.get_object().get(obj) != simdjson::SUCCESS || unsure(doc, INT32_MAX))
 		return 0;
 	for (simdjson::dom::key_value_pair kv : obj) {
