@@ -208,6 +208,45 @@ static void close_all(struct cli *c)
 	config_free(c->cfg);
 }
 
+/* One action of a command group: its name, the options it takes (as
+ * parse() reads them), and what it runs once the database is open. */
+struct action {
+	const char *name, *opts;
+	int (*run)(struct cli *c);
+};
+
+/*
+ * `ordo GROUP ACTION [options]`: the usage on --help (exit 0) or without an
+ * action (2), an unknown action named with the ones there are (2), then
+ * the options, the config and database, and the action.
+ */
+static int run_action(int argc, char **argv, const char *group, const char *usage,
+    int64_t limit, const struct action *acts, size_t n)
+{
+	struct cli c = { .config = DEFAULT_CONFIG, .limit = limit };
+	char names[64] = "";
+	size_t i, o = 0;
+	int rc;
+
+	if (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {
+		fputs(usage, argc < 3 ? stderr : stdout);
+		return argc < 3 ? 2 : 0;
+	}
+	for (i = 0; i < n && strcmp(argv[2], acts[i].name) != 0; i++)
+		o += (size_t)snprintf(names + o, o < sizeof names ? sizeof names - o : 0, "%s%s",
+		    i ? ", " : "", acts[i].name);
+	if (i == n) {
+		fprintf(stderr, "ordo: %s %s? (%s)\n%s", group, argv[2], names, usage);
+		return 2;
+	}
+	if (parse(&c, argc, argv, 3, acts[i].opts, usage) != 0)
+		return 2;
+	if ((rc = open_all(&c)) == 0)
+		rc = acts[i].run(&c);
+	close_all(&c);
+	return rc;
+}
+
 /*
  * printf for the text output: what a storefront sent (names, SKUs,
  * messages) reaches the operator's terminal, so control characters in it
@@ -545,25 +584,12 @@ static int orders_show_cmd(struct cli *c)
 
 int cli_orders(int argc, char **argv)
 {
-	struct cli c = { .config = DEFAULT_CONFIG, .limit = 50 };
-	int rc, list;
+	static const struct action acts[] = {
+		{ "list", "orders merchant status limit", orders_list_cmd },
+		{ "show", "merchant id", orders_show_cmd },
+	};
 
-	if (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {
-		fputs(usage_orders, argc < 3 ? stderr : stdout);
-		return argc < 3 ? 2 : 0;
-	}
-	list = strcmp(argv[2], "list") == 0;
-	if (!list && strcmp(argv[2], "show") != 0) {
-		fprintf(stderr, "ordo: orders %s? (list, show)\n%s", argv[2], usage_orders);
-		return 2;
-	}
-	if (parse(&c, argc, argv, 3, list ? "orders merchant status limit" : "merchant id",
-	    usage_orders) != 0)
-		return 2;
-	if ((rc = open_all(&c)) == 0)
-		rc = list ? orders_list_cmd(&c) : orders_show_cmd(&c);
-	close_all(&c);
-	return rc;
+	return run_action(argc, argv, "orders", usage_orders, 50, acts, 2);
 }
 
 /* ------------------------------------------------------------------ */
@@ -654,26 +680,12 @@ static int dead_letters_retry_cmd(struct cli *c)
 
 int cli_dead_letters(int argc, char **argv)
 {
-	struct cli c = { .config = DEFAULT_CONFIG, .limit = 100 };
-	int rc, list;
+	static const struct action acts[] = {
+		{ "list", "merchant limit", dead_letters_list_cmd },
+		{ "retry", "merchant id", dead_letters_retry_cmd },
+	};
 
-	if (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {
-		fputs(usage_dead_letters, argc < 3 ? stderr : stdout);
-		return argc < 3 ? 2 : 0;
-	}
-	list = strcmp(argv[2], "list") == 0;
-	if (!list && strcmp(argv[2], "retry") != 0) {
-		fprintf(stderr, "ordo: dead-letters %s? (list, retry)\n%s", argv[2],
-		    usage_dead_letters);
-		return 2;
-	}
-	if (parse(&c, argc, argv, 3, list ? "merchant limit" : "merchant id",
-	    usage_dead_letters) != 0)
-		return 2;
-	if ((rc = open_all(&c)) == 0)
-		rc = list ? dead_letters_list_cmd(&c) : dead_letters_retry_cmd(&c);
-	close_all(&c);
-	return rc;
+	return run_action(argc, argv, "dead-letters", usage_dead_letters, 100, acts, 2);
 }
 
 /* ------------------------------------------------------------------ */
@@ -727,23 +739,9 @@ out:
 
 int cli_inventory(int argc, char **argv)
 {
-	struct cli c = { .config = DEFAULT_CONFIG };
-	int rc;
+	static const struct action acts[] = { { "show", "merchant sku low", inventory_show_cmd } };
 
-	if (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {
-		fputs(usage_inventory, argc < 3 ? stderr : stdout);
-		return argc < 3 ? 2 : 0;
-	}
-	if (strcmp(argv[2], "show") != 0) {
-		fprintf(stderr, "ordo: inventory %s? (show)\n%s", argv[2], usage_inventory);
-		return 2;
-	}
-	if (parse(&c, argc, argv, 3, "merchant sku low", usage_inventory) != 0)
-		return 2;
-	if ((rc = open_all(&c)) == 0)
-		rc = inventory_show_cmd(&c);
-	close_all(&c);
-	return rc;
+	return run_action(argc, argv, "inventory", usage_inventory, 0, acts, 1);
 }
 
 /* ------------------------------------------------------------------ */
