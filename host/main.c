@@ -184,6 +184,20 @@ static struct ordo_config *load(const char *path)
 	return cfg;
 }
 
+/* The config, and the merchant in it (*m), or NULL having said which failed. */
+static struct ordo_config *load_merchant(const char *path, const char *merchant,
+    const struct merchant_config **m)
+{
+	struct ordo_config *cfg = load(path);
+
+	if (cfg != NULL && (*m = config_merchant(cfg, merchant)) == NULL) {
+		fprintf(stderr, "ordo: no merchant \"%s\" in %s\n", merchant, path);
+		config_free(cfg);
+		cfg = NULL;
+	}
+	return cfg;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	struct ordo_config *cfg;
@@ -430,13 +444,8 @@ static int cmd_import(int argc, char **argv)
 		fputs(usage_import, stderr);
 		return 2;
 	}
-	if ((cfg = load(config)) == NULL)
+	if ((cfg = load_merchant(config, merchant, &m)) == NULL)
 		return 2;
-	if ((m = config_merchant(cfg, merchant)) == NULL) {
-		fprintf(stderr, "ordo: no merchant \"%s\" in %s\n", merchant, config);
-		config_free(cfg);
-		return 2;
-	}
 	if ((fp = fopen(file, "rb")) == NULL) {
 		fprintf(stderr, "ordo: %s: %s\n", file, strerror(errno));
 		config_free(cfg);
@@ -498,13 +507,8 @@ static int cmd_replay(int argc, char **argv)
 		fputs(usage_replay, stderr);
 		return 2;
 	}
-	if ((cfg = load(config)) == NULL)
+	if ((cfg = load_merchant(config, merchant, &m)) == NULL)
 		return 2;
-	if ((m = config_merchant(cfg, merchant)) == NULL) {
-		fprintf(stderr, "ordo: no merchant \"%s\" in %s\n", merchant, config);
-		config_free(cfg);
-		return 2;
-	}
 	log_set_level(LOG_ERROR);
 	rc = replay_order(cfg, m, dbpath ? dbpath : cfg->server.database, order, workflow,
 	    stdout, stderr);
