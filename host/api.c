@@ -216,6 +216,15 @@ json_t *api_order(struct db *db, const char *merchant, int64_t id, int *dberr)
 	return o;
 }
 
+/* An order id from the path. @return 0, or -1 having answered 404. */
+static int order_id(struct evhttp_request *req, const char *text, int64_t *id)
+{
+	if (parse_id(text, id) == 0)
+		return 0;
+	http_reply_error(req, 404, "not_found", "no order \"%s\"", text);
+	return -1;
+}
+
 static void get_order(struct server *s, struct evhttp_request *req,
     const struct merchant_config *m, const char *idtext)
 {
@@ -223,10 +232,8 @@ static void get_order(struct server *s, struct evhttp_request *req,
 	json_t *o;
 	int dberr;
 
-	if (parse_id(idtext, &id) != 0) {
-		http_reply_error(req, 404, "not_found", "no order \"%s\"", idtext);
+	if (order_id(req, idtext, &id) != 0)
 		return;
-	}
 	if ((o = api_order(s->db, m->id, id, &dberr)) == NULL) {
 		if (dberr)
 			http_reply_error(req, 503, "unavailable", "the database is unavailable");
@@ -1671,9 +1678,7 @@ static void r_order_shipment(struct server *s, struct evhttp_request *req,
 	int64_t oid;
 
 	(void)n;
-	if (parse_id(seg[3], &oid) != 0)
-		http_reply_error(req, 404, "not_found", "no order \"%s\"", seg[3]);
-	else
+	if (order_id(req, seg[3], &oid) == 0)
 		shipment_create(s, req, m, oid);
 }
 
@@ -1684,9 +1689,7 @@ static void r_order_return(struct server *s, struct evhttp_request *req,
 	int64_t oid;
 
 	(void)n;
-	if (parse_id(seg[3], &oid) != 0)
-		http_reply_error(req, 404, "not_found", "no order \"%s\"", seg[3]);
-	else
+	if (order_id(req, seg[3], &oid) == 0)
 		return_create(s, req, m, oid, strcmp(seg[4], "exchanges") == 0);
 }
 
