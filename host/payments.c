@@ -82,6 +82,12 @@ struct facts {
 	                              no void asked) hold: a capture or void can take it */
 };
 
+/* SQL: a capture, in flight or done, took authorization `a` (an alias).
+ * Such an authorization holds nothing any more: a partial capture
+ * releases the rest, as gateways do. */
+#define CAPTURED(a) "EXISTS (SELECT 1 FROM payments c WHERE c.parent_id = " a ".id" \
+	" AND c.kind = 'capture' AND c.status <> 'failed')"
+
 static int load_facts(struct db *db, int64_t order_id, struct facts *f)
 {
 	sqlite3_stmt *st = db_prepare(db,
@@ -95,14 +101,12 @@ static int load_facts(struct db *db, int64_t order_id, struct facts *f)
 	    /* A capture, in flight or done, closes its authorization (a
 	     * partial capture releases the rest, as gateways do); a void frees
 	     * it only once the gateway confirmed it. */
-	    " (SELECT COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM payments c WHERE"
-	    "     c.parent_id = a.id AND c.kind = 'capture' AND c.status <> 'failed') THEN 0"
+	    " (SELECT COALESCE(SUM(CASE WHEN " CAPTURED("a") " THEN 0"
 	    "   ELSE a.amount - (SELECT COALESCE(SUM(c.amount), 0) FROM payments c WHERE"
 	    "     c.parent_id = a.id AND c.kind = 'void' AND c.status = 'succeeded') END), 0)"
 	    "  FROM payments a WHERE a.order_id = o.id AND a.kind = 'authorization'"
 	    "  AND a.status <> 'failed'),"
-	    " (SELECT COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM payments c WHERE"
-	    "     c.parent_id = a.id AND c.kind = 'capture' AND c.status <> 'failed') THEN 0"
+	    " (SELECT COALESCE(SUM(CASE WHEN " CAPTURED("a") " THEN 0"
 	    "   ELSE MAX(a.amount - (SELECT COALESCE(SUM(c.amount), 0) FROM payments c WHERE"
 	    "     c.parent_id = a.id AND c.status <> 'failed'), 0) END), 0)"
 	    "  FROM payments a WHERE a.order_id = o.id AND a.kind = 'authorization'"
@@ -166,8 +170,7 @@ static int find_parent(struct db *db, int64_t order_id, const char *kind,
     char *ref, size_t reflen)
 {
 	sqlite3_stmt *st = db_prepare(db,
-	    "SELECT p.id, CASE WHEN p.kind = 'authorization' AND EXISTS (SELECT 1 FROM payments c"
-	    "   WHERE c.parent_id = p.id AND c.kind = 'capture' AND c.status <> 'failed') THEN 0"
+	    "SELECT p.id, CASE WHEN p.kind = 'authorization' AND " CAPTURED("p") " THEN 0"
 	    " ELSE p.amount - COALESCE((SELECT SUM(c.amount) FROM payments c"
 	    "   WHERE c.parent_id = p.id AND c.status <> 'failed'), 0) END,"
 	    " (SELECT COUNT(*) FROM payments c WHERE c.parent_id = p.id AND c.status = 'pending'),"
@@ -385,8 +388,7 @@ int payments_release(struct db *db, const char *merchant, const char *gateway,
 	st = db_prepare(db, "SELECT p.id, p.amount - COALESCE((SELECT SUM(c.amount) FROM payments c"
 	    "   WHERE c.parent_id = p.id AND c.status <> 'failed'), 0), COALESCE(p.reference, '')"
 	    " FROM payments p WHERE p.order_id = ? AND p.kind = 'authorization' AND p.gateway = ?"
-	    "  AND p.status = 'succeeded' AND NOT EXISTS (SELECT 1 FROM payments c"
-	    "   WHERE c.parent_id = p.id AND c.kind = 'capture' AND c.status <> 'failed')"
+	    "  AND p.status = 'succeeded' AND NOT " CAPTURED("p")
 	    " ORDER BY p.id DESC");
 	if (st == NULL)
 		return db_fail(db, err);
